@@ -165,6 +165,8 @@ type View struct {
 	Uses []ColumnRef `json:"uses"`
 	// DependsOn lists the keys of the tables and views it reads, sorted.
 	DependsOn []string `json:"depends_on"`
+	// Indexes are the indexes of a materialized view, sorted by name.
+	Indexes []*Index `json:"indexes,omitempty"`
 }
 
 // Key returns the view's map key.
