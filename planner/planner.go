@@ -1,0 +1,129 @@
+// Package planner turns naive DDL and DML into an expand / migrate /
+// contract plan. It is pure: SQL text and a schema model in, a plan out, no
+// I/O. Each kind of change is one file (op_*.go) implementing operation.
+package planner
+
+import (
+	"errors"
+	"strings"
+	"unicode/utf8"
+
+	pg_query "github.com/pganalyze/pg_query_go/v5"
+	"github.com/pganalyze/pg_query_go/v5/parser"
+
+	"github.com/cutover/cutover/plans"
+	"github.com/cutover/cutover/schema"
+)
+
+// Options tune planning.
+type Options struct {
+	// Schema is the schema to plan against; nil plans without one, listing
+	// the assumptions made.
+	Schema *schema.Schema
+	// BackfillRowsPerSecond estimates backfill speed for the plan's facts;
+	// 0 means the default (50,000 rows/s, measured by the backfill benchmark).
+	BackfillRowsPerSecond float64
+}
+
+func (o Options) backfillRate() float64 {
+	if o.BackfillRowsPerSecond > 0 {
+		return o.BackfillRowsPerSecond
+	}
+	return 50000
+}
+
+// operation is one change intent taken from the input ("rename column email
+// of public.customer to email_address"). Each kind lives in its own file.
+type operation interface {
+	// validate checks the operation against the schema; it is only called
+	// when there is one.
+	validate(s *schema.Schema) error
+	// plan contributes the operation's steps, releases and warnings.
+	plan(b *builder) error
+}
+
+// stmtInfo locates the statement an operation came from, for errors.
+type stmtInfo struct {
+	text string
+	line int
+}
+
+func (si stmtInfo) unsupported(reason string) error {
+	return &UnsupportedError{Statement: short(si.text), Line: si.line, Reason: reason}
+}
+
+func (si stmtInfo) invalid(reason string) error {
+	return &InvalidError{Statement: short(si.text), Line: si.line, Reason: reason}
+}
+
+// Plan parses sql and plans it. On any error nothing is planned: the error
+// is a *SyntaxError, *UnsupportedError or *InvalidError.
+func Plan(sql string, opts Options) (*plans.Plan, error) {
+	ops, err := Operations(sql, opts.Schema)
+	if err != nil {
+		return nil, err
+	}
+	b := newBuilder(opts.Schema, opts)
+	if opts.Schema == nil {
+		b.assume("Planned without a schema: tables, columns and types are assumed to exist as the statements say; pass --schema or --db to have them checked.")
+		b.assume("Unqualified table names are in schema public.")
+	}
+	for _, op := range ops {
+		if err := op.plan(b); err != nil {
+			return nil, err
+		}
+	}
+	return b.build(sql)
+}
+
+// Operations parses sql into operations, validated against s when it is
+// not nil. It is the shared front end of the planner and the checker.
+func Operations(sql string, s *schema.Schema) ([]operation, error) {
+	if strings.TrimSpace(sql) == "" {
+		return nil, &SyntaxError{Line: 1, Column: 1, Message: "no SQL statement in the input"}
+	}
+	tree, err := pg_query.Parse(sql)
+	if err != nil {
+		return nil, syntaxError(sql, err)
+	}
+	if len(tree.Stmts) == 0 {
+		return nil, &SyntaxError{Line: 1, Column: 1, Message: "no SQL statement in the input (only comments or semicolons)"}
+	}
+	var ops []operation
+	for _, raw := range tree.Stmts {
+		si := stmtInfo{text: stmtText(sql, raw), line: stmtStartLine(sql, raw)}
+		stmtOps, err := operationsFor(si, raw.Stmt, s)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, stmtOps...)
+	}
+	if s != nil {
+		for _, op := range ops {
+			if err := op.validate(s); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return ops, nil
+}
+
+// syntaxError converts pg_query's error (with a 1-based byte cursor) into a
+// line and a character column.
+func syntaxError(src string, err error) error {
+	var pe *parser.Error
+	if !errors.As(err, &pe) {
+		return &SyntaxError{Line: 1, Column: 1, Message: err.Error()}
+	}
+	off := pe.Cursorpos - 1
+	if off < 0 {
+		off = 0
+	}
+	if off > len(src) {
+		off = len(src)
+	}
+	line := lineOf(src, off)
+	lineStart := strings.LastIndex(src[:off], "\n") + 1
+	col := utf8.RuneCountInString(src[lineStart:off]) + 1
+	return &SyntaxError{Line: line, Column: col, Message: pe.Message}
+}
