@@ -91,6 +91,24 @@ var proofCases = []proofCase{
 		dataIgnore: []string{"film.last_update"}},
 	{name: "big delete", input: `DELETE FROM film_actor WHERE actor_id <= 10`},
 	{name: "create table", input: `CREATE TABLE review (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, film_id integer NOT NULL REFERENCES film (film_id), body text)`},
+	{name: "drop a partition", input: `DROP TABLE payment_p2022_07`},
+	// Several statements that build on each other: each is planned
+	// against the schema as the ones before it leave it.
+	{name: "multi add column with default then set not null",
+		input: `ALTER TABLE customer ADD COLUMN nickname text DEFAULT ''; ALTER TABLE customer ALTER COLUMN nickname SET NOT NULL`},
+	{name: "multi drop views then table",
+		input: `DROP VIEW actor_info; DROP VIEW film_list; DROP VIEW nicer_but_slower_film_list; DROP TABLE film_actor`},
+	{name: "multi drop then add constraint",
+		input: `ALTER TABLE film_category DROP CONSTRAINT film_category_pkey; ALTER TABLE film_category ADD CONSTRAINT film_category_pkey PRIMARY KEY (film_id, category_id)`},
+	{name: "multi new table then changes",
+		input: `CREATE TABLE review (id integer, film_id integer, body text); CREATE INDEX ON review (film_id); ALTER TABLE review ADD PRIMARY KEY (id); ALTER TABLE review ADD COLUMN stars integer NOT NULL; ALTER TABLE review ALTER COLUMN body SET NOT NULL; ALTER TABLE review ADD CHECK (stars > 0); ALTER TABLE review ADD FOREIGN KEY (film_id) REFERENCES film (film_id)`},
+	{name: "multi primary key then foreign key",
+		setup: `CREATE TABLE a (id integer NOT NULL); CREATE TABLE b (a_id integer); CREATE INDEX ON b (a_id); INSERT INTO a SELECT g FROM generate_series(1, 100) g; INSERT INTO b SELECT g % 100 + 1 FROM generate_series(1, 300) g`,
+		input: `ALTER TABLE a ADD PRIMARY KEY (id); ALTER TABLE b ADD FOREIGN KEY (a_id) REFERENCES a (id)`},
+	{name: "multi rename column then index",
+		input: `ALTER TABLE customer RENAME COLUMN email TO mail; CREATE INDEX ON customer (mail)`},
+	{name: "multi change type then set not null", setup: `UPDATE film SET length = 100 WHERE length IS NULL`,
+		input: `ALTER TABLE film ALTER COLUMN length TYPE integer; ALTER TABLE film ALTER COLUMN length SET NOT NULL`, keepViews: true},
 }
 
 func TestPlansReachTheNaiveEndState(t *testing.T) {

@@ -58,8 +58,25 @@ var stageInfo = [numStages]struct {
 
 // builder collects what each operation contributes and assembles the plan.
 type builder struct {
+	// schema is the schema the operation being planned was validated
+	// against: the input's schema as the statements before it leave it
+	// (Plan sets it before each operation's plan). base is the schema the
+	// plan starts from, which the plan's facts describe.
 	schema *schema.Schema
+	base   *schema.Schema
 	opts   Options
+
+	// Multi-statement input (multistatement.go): the tables created by
+	// earlier statements (set by Plan per operation), the columns an
+	// earlier operation swaps in the contract phase, the names removed
+	// only in a late stage, and the first conflict found.
+	created  map[string]bool
+	swapped  map[string]string
+	freed    map[string]string
+	conflict string
+	// ready holds, per table key, the stage at which a unique key this
+	// plan adds to it exists (keyReady).
+	ready map[string]stage
 
 	steps        [numStages][]plans.Step
 	instructions [numStages][]string
@@ -75,7 +92,7 @@ type builder struct {
 }
 
 func newBuilder(s *schema.Schema, opts Options) *builder {
-	return &builder{schema: s, opts: opts, backfills: map[string]*backfillSpec{}, seenTable: map[string]bool{}}
+	return &builder{schema: s, base: s, opts: opts, backfills: map[string]*backfillSpec{}, seenTable: map[string]bool{}}
 }
 
 // add appends a db step to a stage. The step's ID is a slug ("add-column-x")
@@ -146,6 +163,9 @@ type backfillSpec struct {
 	// step, when set, is a user's UPDATE or DELETE planned as its own
 	// batched step (see batchedDML): emitted as is, never merged.
 	step *plans.Step
+	// schema is the schema of the operation that registered the backfill
+	// first: the table as the backfill finds it.
+	schema *schema.Schema
 }
 
 // batchedDML registers a user's UPDATE or DELETE (op_batched_dml.go builds
@@ -164,7 +184,7 @@ func (b *builder) backfill(table relName, set, need, what string) {
 	k := table.key()
 	spec := b.backfills[k]
 	if spec == nil {
-		spec = &backfillSpec{table: table}
+		spec = &backfillSpec{table: table, schema: b.schema}
 		b.backfills[k] = spec
 		b.backfillKeys = append(b.backfillKeys, k)
 	}
@@ -286,7 +306,7 @@ func (b *builder) emitBackfills() error {
 			b.steps[stageBackfill] = append(b.steps[stageBackfill], *spec.step)
 			continue
 		}
-		t := b.table(spec.table)
+		t := spec.schema.Table(spec.table.Schema, spec.table.Name)
 		var key []string
 		var triggers []string
 		if t != nil {
@@ -345,21 +365,27 @@ func orJoin(preds []string) string {
 // facts records the schema facts of the tables the plan touches.
 func (b *builder) facts() plans.Facts {
 	f := plans.Facts{Source: "none"}
-	if b.schema != nil {
-		f.Source = b.schema.Source
-		f.ServerVersion = b.schema.ServerVersion
+	if b.base != nil {
+		f.Source = b.base.Source
+		f.ServerVersion = b.base.ServerVersion
 	}
 	keys := append([]string(nil), b.tables...)
 	sort.Strings(keys)
 	for _, k := range keys {
 		tf := plans.TableFacts{Name: k, Rows: -1, Bytes: -1}
-		if b.schema != nil {
-			if t := b.schema.Tables[k]; t != nil {
+		// The tables as they are before the change; one created or
+		// renamed earlier in the input as the last statement found it.
+		s := b.base
+		if s != nil && s.Tables[k] == nil {
+			s = b.schema
+		}
+		if s != nil {
+			if t := s.Tables[k]; t != nil {
 				tf.Rows, tf.Bytes = t.RowEstimate, t.Bytes
 				tf.BatchKey = t.BatchKey()
 				tf.UpdateTriggers = t.TriggersOn("UPDATE")
 				tf.Partitioned = t.Partitioned
-				for _, v := range b.schema.ViewsUsingRelation(k) {
+				for _, v := range s.ViewsUsingRelation(k) {
 					tf.DependentViews = append(tf.DependentViews, v.Key())
 				}
 				if _, ok := b.backfills[k]; ok && t.RowEstimate > 0 {

@@ -129,6 +129,8 @@ func (b *builder) reserveName(kind nameKind, nsp, name string) {
 	}
 	if kind == relationName || kind == constraintIndexName {
 		b.names["rel:"+nsp+"."+name] = true
+		// A name an earlier statement frees only late (multistatement.go).
+		b.claimRelation(nsp, name)
 	}
 	if kind == constraintName || kind == constraintIndexName {
 		b.names["con:"+nsp+"."+name] = true

@@ -136,6 +136,14 @@ CREATE INDEX idx_rental_return_date ON rental (return_date);
 ALTER TABLE film ADD CONSTRAINT film_length_positive CHECK (length > 0);
 COMMIT;
 `},
+	// Statements that build on each other (each is planned against the
+	// schema as the statements before it leave it).
+	{"multi-drop-views-then-table", "pagila", "DROP VIEW actor_info; DROP VIEW film_list; DROP VIEW nicer_but_slower_film_list; DROP TABLE film_actor"},
+	{"multi-new-table", "pagila", `CREATE TABLE loyalty_card (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, customer_id integer NOT NULL);
+CREATE INDEX ON loyalty_card (customer_id);
+ALTER TABLE loyalty_card ADD COLUMN points integer NOT NULL DEFAULT 0;
+ALTER TABLE loyalty_card ADD FOREIGN KEY (customer_id) REFERENCES customer (customer_id);`},
+	{"multi-rename-then-index", "pagila", "ALTER TABLE customer RENAME COLUMN email TO email_address; CREATE INDEX ON customer (email_address)"},
 	{"no-schema-rename-table", "", "ALTER TABLE language RENAME TO languages"},
 	// Identifiers that need quoting: a name with a space and capitals, and
 	// a reserved word as a column name.

@@ -78,7 +78,13 @@ func (op *addCheck) plan(b *builder) error {
 		b.reserveName(constraintName, op.table.Schema, name)
 	}
 	t := op.table
-	ds := b.dataStage(t)
+	if b.isNew(t) {
+		return b.newTableConstraint(t, op.con, name, "CHECK")
+	}
+	// After a backfill of the table, or after the swap of a column an
+	// earlier statement renames or changes the type of.
+	settled := b.settledFrom(t, op.cols...)
+	ds := later(b.dataStage(t), settled)
 
 	notExpr, err := deparseExpr(&pg_query.Node{Node: &pg_query.Node_BoolExpr{BoolExpr: &pg_query.BoolExpr{
 		Boolop: pg_query.BoolExprType_NOT_EXPR, Args: []*pg_query.Node{op.con.RawExpr}}}})
@@ -128,7 +134,7 @@ func (op *addCheck) plan(b *builder) error {
 		b.warn("CHECK constraint %s on %s was written NOT VALID, so the plan does not validate it: existing rows are not checked until VALIDATE CONSTRAINT %s runs.", name, t, name)
 		return nil
 	}
-	b.add(stageAfterBackfill, plans.Step{
+	b.add(later(stageAfterBackfill, settled), plans.Step{
 		ID:            "validate-" + name,
 		Summary:       fmt.Sprintf("Validate CHECK constraint %s: scans the table while reads and writes go on", name),
 		SQL:           validateConstraintSQL(t, name),

@@ -313,6 +313,24 @@ func (op *addColumn) plan(b *builder) error {
 		b.warn("Column %s already exists in %s: ADD COLUMN IF NOT EXISTS changes nothing.", op.name, op.table)
 		return nil
 	}
+	// A column of that name dropped or renamed earlier in the input is
+	// there until the contract phase.
+	b.claim(columnKey(op.table, op.name), op.table.String()+"."+op.name)
+	if b.isNew(op.table) {
+		colDef := op.typeSQL + notNullSQL(op.notNull)
+		if op.def != "" {
+			colDef += " DEFAULT " + op.def
+		}
+		step := op.addStep(b, colDef, "")
+		step.Summary = fmt.Sprintf("Add column %s %s", op.name, colDef)
+		b.newTableStep(op.table, step)
+		for _, e := range op.extra {
+			if err := e.plan(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	b.touch(op.table)
 	if op.tab == nil {
 		b.assume("Type %s of the new column %s.%s is not a domain with constraints (adding such a column rewrites the table).", op.typ.label(), op.table, op.name)

@@ -143,10 +143,17 @@ func (op *addForeignKey) plan(b *builder) error {
 	} else {
 		b.reserveName(constraintName, t.Schema, name)
 	}
+	if b.isNew(t) {
+		return op.planNew(b, name)
+	}
 	ds := b.dataStage(t)
 	if b.dataStage(r) == stageAfterBackfill {
 		ds = stageAfterBackfill
 	}
+	// After the swap of a column an earlier statement renames or changes
+	// the type of, and once a key of r an earlier statement adds exists.
+	settled := later(b.settledFrom(t, op.cols...), b.settledFrom(r, op.refCols...))
+	ds = later(later(ds, settled), b.ready[r.key()])
 
 	if op.tab == nil {
 		b.assume("%s has an index whose leading columns are (%s); without one, every DELETE on %s and every update of its key scans %s. Add it with CREATE INDEX CONCURRENTLY if it is missing.", t, strings.Join(op.cols, ", "), r, t)
@@ -177,12 +184,9 @@ func (op *addForeignKey) plan(b *builder) error {
 		}
 	}
 
-	con := proto.Clone(op.con).(*pg_query.Constraint)
-	con.Conname = name
-	con.Pktable = rangeVar(r)
 	partitioned := op.tab != nil && op.tab.Partitioned
 	if partitioned {
-		sql, err := addConstraintSQL(t, con)
+		sql, err := op.addSQL(name, false)
 		if err != nil {
 			return fmt.Errorf("planner: deparse foreign key %s: %w", name, err)
 		}
@@ -204,9 +208,7 @@ func (op *addForeignKey) plan(b *builder) error {
 		return nil
 	}
 
-	con.SkipValidation = true
-	con.InitiallyValid = false
-	sql, err := addConstraintSQL(t, con)
+	sql, err := op.addSQL(name, true)
 	if err != nil {
 		return fmt.Errorf("planner: deparse foreign key %s: %w", name, err)
 	}
@@ -226,7 +228,7 @@ func (op *addForeignKey) plan(b *builder) error {
 		b.warn("Foreign key %s on %s was written NOT VALID, so the plan does not validate it: existing rows are not checked until VALIDATE CONSTRAINT %s runs.", name, t, name)
 		return nil
 	}
-	b.add(stageAfterBackfill, plans.Step{
+	b.add(later(stageAfterBackfill, ds), plans.Step{
 		ID:            "validate-" + name,
 		Summary:       fmt.Sprintf("Validate foreign key %s: scans %s while reads and writes go on (ROW SHARE on %s)", name, t, r),
 		SQL:           validateConstraintSQL(t, name),
@@ -238,6 +240,78 @@ func (op *addForeignKey) plan(b *builder) error {
 		Hazards: []plans.Hazard{{Type: plans.HazardTableScan,
 			Message: fmt.Sprintf("scans %s under SHARE UPDATE EXCLUSIVE (and %s under ROW SHARE): reads and writes go on, other DDL and autovacuum wait", t, r)}},
 	})
+	return nil
+}
+
+// addSQL is ALTER TABLE t ADD CONSTRAINT name FOREIGN KEY (...) REFERENCES
+// r (...) ..., NOT VALID when notValid: the tables schema-qualified and
+// quoted, so the statement means the same whatever the search_path, and
+// every other clause of the input (MATCH, ON DELETE, ON UPDATE,
+// DEFERRABLE) deparsed from its parse tree. The clauses are cut from the
+// deparsed form of a synthetic statement whose head cutover writes itself
+// ("... FOREIGN KEY (a) REFERENCES r (b)"), the same way schema's
+// canonical forms are made.
+func (op *addForeignKey) addSQL(name string, notValid bool) (string, error) {
+	con := proto.Clone(op.con).(*pg_query.Constraint)
+	con.Conname = "n"
+	con.FkAttrs = []*pg_query.Node{pg_query.MakeStrNode("a")}
+	con.Pktable = &pg_query.RangeVar{Relname: "r", Inh: true, Relpersistence: "p"}
+	con.PkAttrs = nil
+	synthetic := "ALTER TABLE x ADD CONSTRAINT n FOREIGN KEY (a) REFERENCES r"
+	head := fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s FOREIGN KEY (%s) REFERENCES %s", op.table.quoted(), ident(name), identList(op.cols), op.ref.quoted())
+	if len(op.refCols) > 0 {
+		con.PkAttrs = []*pg_query.Node{pg_query.MakeStrNode("b")}
+		synthetic += " (b)"
+		head += " (" + identList(op.refCols) + ")"
+	}
+	con.SkipValidation, con.InitiallyValid = notValid, !notValid
+	full, err := addConstraintSQL(relName{Name: "x"}, con)
+	if err != nil {
+		return "", fmt.Errorf("planner: deparse foreign key %s: %w", name, err)
+	}
+	tail, ok := strings.CutPrefix(full, synthetic)
+	if !ok {
+		return "", fmt.Errorf("planner: deparse foreign key %s: unexpected %q", name, full)
+	}
+	return head + tail, nil
+}
+
+// planNew adds the foreign key to a table created earlier in the input as
+// written, in one step: there is no row to check. The index that makes
+// deletes on the referenced table cheap is added the same way, as for an
+// existing table.
+func (op *addForeignKey) planNew(b *builder, name string) error {
+	t, r := op.table, op.ref
+	if op.needIndex && !b.mark("index leading with:"+t.key()+":"+strings.Join(sortedCopy(op.cols), ",")) {
+		idx := b.chooseName(relationName, t.Schema, t.Name, nameAddition(op.cols), "idx")
+		b.newTableStep(t, plans.Step{
+			ID:       "create-index-" + idx,
+			Summary:  fmt.Sprintf("Create index %s on %s (%s), for the foreign key %s", idx, t, strings.Join(op.cols, ", "), name),
+			SQL:      fmt.Sprintf("CREATE INDEX %s ON %s (%s)", ident(idx), t.quoted(), identList(op.cols)),
+			Rollback: "DROP INDEX IF EXISTS " + t.sibling(idx).quoted(),
+			Lock:     plans.LockShare,
+			Hazards: []plans.Hazard{{Type: plans.HazardBlocksWrites,
+				Message: "takes SHARE on the new table while it builds an index over no rows"}},
+		})
+		b.warn("Index %s on %s (%s) is added for foreign key %s: without it every DELETE on %s and every update of its key scans %s. The naive statement does not create it; drop it if you do not want it.",
+			idx, t, strings.Join(op.cols, ", "), name, r, t)
+	}
+	sql, err := op.addSQL(name, op.con.SkipValidation)
+	if err != nil {
+		return err
+	}
+	step := plans.Step{
+		ID:       "add-foreign-key-" + name,
+		Summary:  fmt.Sprintf("Add foreign key %s from %s to %s", name, t, r),
+		SQL:      sql,
+		Rollback: dropConstraintSQL(t, name),
+		Lock:     plans.LockShareRowExclusive,
+	}
+	if !b.isNew(r) {
+		step.Hazards = []plans.Hazard{{Type: plans.HazardBlocksWrites,
+			Message: fmt.Sprintf("takes SHARE ROW EXCLUSIVE on %s for an instant (the new table holds no row to check): writes to %s queue behind it, so it runs with a short lock_timeout", r, r)}}
+	}
+	b.newTableStep(t, step)
 	return nil
 }
 

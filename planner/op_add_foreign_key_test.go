@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	pg_query "github.com/pganalyze/pg_query_go/v5"
+
 	"github.com/cutover/cutover/plans"
 )
 
@@ -41,7 +43,7 @@ func TestAddForeignKeyWithIndex(t *testing.T) {
 	}
 
 	add := step(t, p, want[2])
-	containsAll(t, "add sql", add.SQL, "ADD CONSTRAINT rental_staff_id_fkey1 FOREIGN KEY (staff_id) REFERENCES public.staff (staff_id) NOT VALID")
+	containsAll(t, "add sql", add.SQL, `ALTER TABLE "public"."rental" ADD CONSTRAINT "rental_staff_id_fkey1" FOREIGN KEY ("staff_id") REFERENCES "public"."staff" ("staff_id") NOT VALID`)
 	if add.Lock != plans.LockShareRowExclusive || !add.Transactional || add.Rewrite != plans.ImpactNone || !hasHazard(add, plans.HazardBlocksWrites) {
 		t.Errorf("add step: %+v", add)
 	}
@@ -64,7 +66,7 @@ func TestAddForeignKeyExistingIndexAndImplicitColumns(t *testing.T) {
 		t.Fatalf("steps = %s, want %s", got, want)
 	}
 	containsAll(t, "orphan gate", step(t, p, "E1-check-orphans-rental-inv").Gate.SQL, `p."inventory_id" = c."inventory_id"`)
-	containsAll(t, "add", step(t, p, "E2-add-foreign-key-rental-inv").SQL, "REFERENCES public.inventory ON DELETE CASCADE NOT VALID")
+	containsAll(t, "add", step(t, p, "E2-add-foreign-key-rental-inv").SQL, `REFERENCES "public"."inventory" ("inventory_id") ON DELETE CASCADE NOT VALID`)
 }
 
 func TestAddForeignKeyMatchFull(t *testing.T) {
@@ -147,7 +149,7 @@ ALTER TABLE ONLY public."user" ADD CONSTRAINT user_pkey PRIMARY KEY ("user");
 `)
 	p := mustPlan(t, `ALTER TABLE "Order Items" ADD FOREIGN KEY ("user") REFERENCES "user" ("user")`, s)
 	add := step(t, p, "E3-add-foreign-key-order-items-user-fkey")
-	containsAll(t, "add", add.SQL, `public."Order Items" ADD CONSTRAINT "Order Items_user_fkey" FOREIGN KEY ("user") REFERENCES public."user" ("user") NOT VALID`)
+	containsAll(t, "add", add.SQL, `"public"."Order Items" ADD CONSTRAINT "Order Items_user_fkey" FOREIGN KEY ("user") REFERENCES "public"."user" ("user") NOT VALID`)
 	containsAll(t, "index", step(t, p, "E1-create-index-order-items-user-idx").SQL, `"Order Items_user_idx" ON public."Order Items"`)
 	containsAll(t, "orphans", step(t, p, "E2-check-orphans-order-items-user-fkey").Gate.SQL,
 		`FROM "public"."Order Items" AS c LEFT JOIN "public"."user" AS p ON p."user" = c."user"`)
@@ -168,5 +170,25 @@ func TestAddForeignKeyInvalid(t *testing.T) {
 	}
 	for _, c := range cases {
 		wantInvalid(t, c.sql, s, c.want)
+	}
+}
+
+// The referenced table is written schema-qualified and quoted, whatever the
+// input said, so the step does not depend on the search_path; every other
+// clause of the input is kept.
+func TestAddForeignKeyQualifiedReference(t *testing.T) {
+	p := mustPlan(t, "ALTER TABLE store ADD CONSTRAINT s FOREIGN KEY (manager_staff_id) REFERENCES staff (staff_id) MATCH FULL ON UPDATE CASCADE ON DELETE SET NULL DEFERRABLE INITIALLY DEFERRED", pagila(t))
+	add := step(t, p, "E2-add-foreign-key-s")
+	want := `ALTER TABLE "public"."store" ADD CONSTRAINT "s" FOREIGN KEY ("manager_staff_id") REFERENCES "public"."staff" ("staff_id") MATCH FULL ON UPDATE CASCADE ON DELETE SET NULL DEFERRABLE INITIALLY DEFERRED NOT VALID`
+	if add.SQL != want {
+		t.Errorf("add:\n got  %s\n want %s", add.SQL, want)
+	}
+	tree, err := pg_query.Parse(add.SQL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	con := tree.Stmts[0].Stmt.GetAlterTableStmt().Cmds[0].GetAlterTableCmd().Def.GetConstraint()
+	if con.Pktable.Schemaname != "public" || con.Pktable.Relname != "staff" || !con.SkipValidation || !con.Deferrable || !con.Initdeferred {
+		t.Errorf("parsed back: %+v", con)
 	}
 }

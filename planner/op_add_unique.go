@@ -143,7 +143,13 @@ func (op *addUnique) plan(b *builder) error {
 		b.assume("%s is not a partitioned table (CREATE INDEX CONCURRENTLY and USING INDEX fail on one); plan with a schema to have partitions handled.", op.table)
 	}
 
-	ds := b.dataStage(op.table)
+	if b.isNew(op.table) {
+		return op.planNew(b)
+	}
+	// After a backfill of the table, or after the swap of a column an
+	// earlier statement renames or changes the type of.
+	settled := b.settledFrom(op.table, append(append([]string{}, op.keys...), op.include...)...)
+	ds := later(b.dataStage(op.table), settled)
 	st := ds
 	if len(op.nullable) > 0 {
 		for _, c := range op.nullable {
@@ -151,11 +157,13 @@ func (op *addUnique) plan(b *builder) error {
 			add, validate := notNullCheckSteps(op.table, c, check)
 			b.add(ds, notNullPrecheck(op.table, c))
 			b.add(ds, add)
-			b.add(stageAfterBackfill, validate)
-			b.add(stageAfterBackfill, setNotNullStep(b, op.table, c, check))
+			b.add(later(stageAfterBackfill, settled), validate)
+			b.add(later(stageAfterBackfill, settled), setNotNullStep(b, op.table, c, check))
 		}
-		st = stageAfterBackfill
+		st = later(stageAfterBackfill, settled)
 	}
+	// A foreign key added later in the input waits for the key.
+	b.keyReady(op.table, st)
 
 	if op.con.Indexname != "" {
 		return op.planUsingIndex(b, st)
@@ -182,6 +190,26 @@ func (op *addUnique) plan(b *builder) error {
 	}
 	b.add(st, step)
 	return op.attachStep(b, st, name)
+}
+
+// planNew adds the constraint to a table created earlier in the input as
+// written, in one step: its index build and NOT NULL check cover no row.
+func (op *addUnique) planNew(b *builder) error {
+	name := op.con.Conname
+	switch {
+	case name != "":
+		b.reserveName(constraintIndexName, op.table.Schema, name)
+	case op.con.Indexname != "":
+		name = op.con.Indexname
+	case op.primary:
+		name = b.chooseName(constraintIndexName, op.table.Schema, op.table.Name, "", "pkey")
+	default:
+		name = b.chooseName(constraintIndexName, op.table.Schema, op.table.Name, nameAddition(append(append([]string{}, op.keys...), op.include...)), "key")
+	}
+	if op.primary && len(op.nullable) > 0 {
+		b.warn("The PRIMARY KEY of %s also makes %s NOT NULL; the rollback of its step drops the key but leaves the columns NOT NULL.", op.table, strings.Join(op.nullable, ", "))
+	}
+	return b.newTableConstraint(op.table, op.con, name, op.kind())
 }
 
 // uniqueIndex is the CREATE UNIQUE INDEX statement building the constraint's

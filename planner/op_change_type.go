@@ -294,6 +294,14 @@ func indexOf(list []string, s string) int {
 
 func (op *changeType) plan(b *builder) error {
 	for _, cc := range op.changes {
+		if err := b.requireSettled(op.si, cc.table, "change the type of", cc.col); err != nil {
+			return err
+		}
+	}
+	if b.isNew(op.table) && len(op.changes) == 1 {
+		return op.planNew(b)
+	}
+	for _, cc := range op.changes {
 		b.touch(cc.table)
 	}
 	if op.s == nil {
@@ -308,7 +316,53 @@ func (op *changeType) plan(b *builder) error {
 	if op.s != nil && (old.builtin("timestamp") && op.newType.builtin("timestamptz") || old.builtin("timestamptz") && op.newType.builtin("timestamp")) {
 		b.warn("Converting between timestamp and timestamp with time zone rewrites nothing only when the session TimeZone is UTC, which a plan cannot promise, so it goes through a new column. The conversion reads values in the TimeZone of the session that writes them: make sure the application and the session running the backfill use the same TimeZone, or write USING %s AT TIME ZONE 'UTC' to make it explicit.", ident(op.col))
 	}
-	return op.planFull(b)
+	if err := op.planFull(b); err != nil {
+		return err
+	}
+	// Until the swap, the column of that name is the old one: later
+	// statements on it act after the swap (multistatement.go).
+	for _, cc := range op.changes {
+		b.swap(cc.table, cc.col, "changed to type "+op.canonType+" through a copy column")
+	}
+	return nil
+}
+
+// planNew changes the type of a column of a table created earlier in the
+// input as written, in one step: there is no row to rewrite.
+func (op *changeType) planNew(b *builder) error {
+	cc := op.changes[0]
+	t, c := op.table.quoted(), ident(op.col)
+	alter := fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s TYPE %s", t, c, op.typeSQL)
+	if op.using != nil {
+		u, err := deparseExpr(op.using)
+		if err != nil {
+			return fmt.Errorf("planner: USING expression: %w", err)
+		}
+		alter += " USING " + u
+	}
+	views := viewsUsingColumns(op.s, []schema.ColumnRef{{Relation: op.table.key(), Column: op.col}})
+	sql, err := aroundViews(views, []string{alter})
+	if err != nil {
+		return fmt.Errorf("planner: %w", err)
+	}
+	step := plans.Step{
+		ID:      "alter-type-" + op.col,
+		Summary: fmt.Sprintf("Change %s to %s", op.col, op.typeSQL),
+		SQL:     strings.Join(sql, ";\n"),
+		Lock:    plans.LockAccessExclusive,
+		Hazards: []plans.Hazard{aeHazard("ALTER COLUMN TYPE (on the new table)")},
+	}
+	if cc.column != nil {
+		back, err := aroundViews(views, []string{fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s TYPE %s USING %s::%s", t, c, cc.column.Type, c, cc.column.Type)})
+		if err != nil {
+			return fmt.Errorf("planner: %w", err)
+		}
+		step.Rollback = strings.Join(back, ";\n")
+	} else {
+		irreversible(&step, "planned without a schema, so the column's previous type is unknown; the rollback of the CREATE TABLE drops the table anyway")
+	}
+	b.newTableStep(op.table, step)
+	return nil
 }
 
 // planSafe: one step, the ALTER wrapped in the views' drop and re-creation.
@@ -339,6 +393,16 @@ func (op *changeType) planSafe(b *builder) error {
 	}
 	hazards := []plans.Hazard{aeHazard("ALTER COLUMN TYPE")}
 	hazards = append(hazards, viewHazards(views)...)
+	// The way back is not the way there: narrowing again rewrites.
+	if old := op.changes[0].oldType; !binaryCoercible(op.newType, old) {
+		back := op.changes[0].column.Type
+		hazards = append(hazards, plans.Hazard{Type: plans.HazardTableRewrite,
+			Message: fmt.Sprintf("rollback: changing %s back to %s is not binary-coercible: it rewrites the whole table and rebuilds its indexes under ACCESS EXCLUSIVE (no read or write meanwhile); prefer planning the reverse change with cutover", op.col, back)})
+		if !conversionCannotFail(op.newType, old) {
+			hazards = append(hazards, plans.Hazard{Type: plans.HazardCastFailure,
+				Message: fmt.Sprintf("rollback: it fails if a value written since this step does not fit %s", back)})
+		}
+	}
 	if len(others) > 0 {
 		summary += fmt.Sprintf("; the referencing column(s) %s change with it", strings.Join(others, ", "))
 		hazards = append(hazards, plans.Hazard{Type: plans.HazardAccessExclusive,

@@ -368,3 +368,26 @@ func TestChangeTypeInvalid(t *testing.T) {
 	ext := schemaOf(t, "CREATE TABLE public.t (a public.citext, b text);")
 	mustPlan(t, "ALTER TABLE t ALTER COLUMN b TYPE public.citext", ext)
 }
+
+// The rollback of a widening is a narrowing: a rewrite under ACCESS
+// EXCLUSIVE that fails on values that no longer fit. The step says so.
+func TestChangeTypeWideningRollbackHazard(t *testing.T) {
+	p := mustPlan(t, "ALTER TABLE film ALTER COLUMN rental_rate TYPE numeric(6,2)", pagila(t))
+	st := step(t, p, "E1-alter-type-rental-rate")
+	var rollback []string
+	for _, h := range st.Hazards {
+		if strings.HasPrefix(h.Message, "rollback:") {
+			rollback = append(rollback, string(h.Type)+" "+h.Message)
+		}
+	}
+	got := strings.Join(rollback, "\n")
+	containsAll(t, "rollback hazards", got, "TABLE_REWRITE rollback: changing rental_rate back to numeric(4,2)", "ACCESS EXCLUSIVE",
+		"CAST_MAY_FAIL rollback: it fails if a value written since this step does not fit numeric(4,2)")
+	// A widened varchar: the same.
+	p = mustPlan(t, `ALTER TABLE "Order Items" ALTER COLUMN note TYPE varchar(40)`, schemaOf(t, quotingSchema))
+	st = step(t, p, "E1-alter-type-note")
+	if st.Rewrite != plans.ImpactNone || !hasHazard(st, plans.HazardTableRewrite) || !hasHazard(st, plans.HazardCastFailure) {
+		t.Errorf("widening varchar: %+v", st)
+	}
+	containsAll(t, "hazards", st.Hazards[len(st.Hazards)-1].Message, "character varying(20)")
+}

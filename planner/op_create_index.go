@@ -130,7 +130,12 @@ func (op *createIndex) plan(b *builder) error {
 	} else {
 		b.reserveName(relationName, op.table.Schema, ix.Idxname)
 	}
-	st := b.dataStage(op.table)
+	if b.isNew(op.table) {
+		return op.planNew(b, ix)
+	}
+	// After a backfill of the table, or after the swap of a column an
+	// earlier statement renames or changes the type of.
+	st := later(b.dataStage(op.table), b.settledFrom(op.table, indexColumns(ix)...))
 	if !ix.Relation.Inh && (op.tab == nil || op.tab.Partitioned) {
 		if op.tab == nil {
 			b.assume("%s is a partitioned table (CREATE INDEX ... ON ONLY was written): the index is created on the parent only, as an invalid shell, without a build.", op.table)
@@ -141,6 +146,44 @@ func (op *createIndex) plan(b *builder) error {
 		b.assume("%s is not a partitioned table (CREATE INDEX CONCURRENTLY fails on one); plan with a schema to have partitions handled.", op.table)
 	}
 	return b.buildIndex(st, op.table, op.tab, ix, "")
+}
+
+// planNew builds the index on a table created earlier in the input as
+// written, in one step: there is nothing to build from, so a plain CREATE
+// INDEX (which also covers a partitioned table's partitions) is instant.
+func (op *createIndex) planNew(b *builder, ix *pg_query.IndexStmt) error {
+	ix = proto.Clone(ix).(*pg_query.IndexStmt)
+	ix.Concurrent = false
+	ix.Relation.Schemaname = op.table.Schema
+	sql, err := deparseStmt(&pg_query.Node{Node: &pg_query.Node_IndexStmt{IndexStmt: ix}})
+	if err != nil {
+		return fmt.Errorf("planner: deparse index %s: %w", ix.Idxname, err)
+	}
+	b.newTableStep(op.table, plans.Step{
+		ID:       "create-index-" + ix.Idxname,
+		Summary:  fmt.Sprintf("Create index %s on %s", ix.Idxname, op.table),
+		SQL:      sql,
+		Rollback: "DROP INDEX IF EXISTS " + op.table.sibling(ix.Idxname).quoted(),
+		Lock:     plans.LockShare,
+		Hazards: []plans.Hazard{{Type: plans.HazardBlocksWrites,
+			Message: "takes SHARE on the new table while it builds an index over no rows"}},
+	})
+	return nil
+}
+
+// indexColumns lists the columns an index names or uses in its
+// expressions, INCLUDE list and predicate.
+func indexColumns(ix *pg_query.IndexStmt) []string {
+	var cols []string
+	for _, n := range append(append([]*pg_query.Node{}, ix.IndexParams...), ix.IndexIncludingParams...) {
+		if ie := n.GetIndexElem(); ie != nil {
+			if ie.Name != "" {
+				cols = append(cols, ie.Name)
+			}
+			cols = append(cols, columnRefNames(ie.Expr)...)
+		}
+	}
+	return append(cols, columnRefNames(ix.WhereClause)...)
 }
 
 // buildIndex adds the steps that build index ix (named) on table t without

@@ -187,7 +187,12 @@ func (op *dropColumn) plan(b *builder) error {
 		b.warn("Column %s does not exist in %s: DROP COLUMN IF EXISTS changes nothing.", op.col, op.table)
 		return nil
 	}
+	if err := b.requireSettled(op.si, op.table, "drop", op.col); err != nil {
+		return err
+	}
 	b.touch(op.table)
+	// The column is there until the contract phase (multistatement.go).
+	b.free(columnKey(op.table, op.col), "DROP COLUMN "+op.col+" runs in the contract phase")
 	t, c := op.table.quoted(), ident(op.col)
 
 	if op.column == nil {
@@ -240,6 +245,7 @@ func (op *dropColumn) plan(b *builder) error {
 		Table:              op.table.String(),
 		Transactional:      true,
 		Rewrite:            plans.ImpactNone,
+		Removes:            &plans.Removal{Table: op.table.String(), Column: op.col},
 		Gate: &plans.Gate{
 			Description: fmt.Sprintf("column %s is gone from %s", op.col, op.table),
 			SQL: fmt.Sprintf("SELECT count(*) FROM pg_catalog.pg_attribute WHERE attrelid = %s::regclass AND attname = %s AND NOT attisdropped",

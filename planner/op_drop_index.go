@@ -116,6 +116,7 @@ func (op *dropIndex) plan(b *builder) error {
 			Transactional: false,
 			Rewrite:       plans.ImpactNone,
 		}
+		b.free("rel:"+n.key(), fmt.Sprintf("index %s is dropped in the contract phase", n))
 		b.warn("Queries that use index %s get slower once it is dropped: check that nothing relies on it (pg_stat_user_indexes.idx_scan on the primary and every replica) before the contract phase.", n)
 		ifExists := ""
 		if op.ifExists {

@@ -59,7 +59,9 @@ func (op *dropNotNull) plan(b *builder) error {
 	}
 	b.touch(op.table)
 	t, c := op.table.quoted(), ident(op.col)
-	b.add(stageExpand, plans.Step{
+	// After the swap of a column an earlier statement renames or changes
+	// the type of (multistatement.go).
+	b.add(b.settledFrom(op.table, op.col), plans.Step{
 		ID:            "drop-not-null-" + op.col,
 		Summary:       fmt.Sprintf("Allow NULL in %s (catalog only, existing rows are not read)", op.col),
 		SQL:           fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s DROP NOT NULL", t, c),

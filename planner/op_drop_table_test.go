@@ -73,3 +73,46 @@ func TestDropTableWithoutSchema(t *testing.T) {
 func TestDropTableInvalid(t *testing.T) {
 	wantInvalid(t, "DROP TABLE nope", pagila(t), "table public.nope does not exist")
 }
+
+// A partition is detached before it is set aside: renamed, its rows would
+// still be read and written through its parent, and the final DROP would
+// lock the parent.
+func TestDropTablePartition(t *testing.T) {
+	p := mustPlan(t, "DROP TABLE payment_p2022_07", pagila(t))
+	if got := strings.Join(stepIDs(p), " "); got != "C1-detach-partition-payment-p2022-07 C2-rename-aside-payment-p2022-07 F1-drop-table-payment-p2022-07" {
+		t.Fatalf("steps = %s", got)
+	}
+	if got := shape(p); got != "migrate:app contract:db contract:app contract:db" {
+		t.Errorf("shape = %q", got)
+	}
+	d := step(t, p, "C1-detach-partition-payment-p2022-07")
+	if d.Lock != plans.LockShareUpdateExclusive || d.Table != "public.payment" || d.Transactional || d.Irreversible {
+		t.Errorf("detach: %+v", d)
+	}
+	containsAll(t, "detach", d.SQL, `ALTER TABLE "public"."payment" DETACH PARTITION "public"."payment_p2022_07" CONCURRENTLY`, "pg_get_expr(c.relpartbound, c.oid)")
+	containsAll(t, "detach rollback", d.Rollback, "ATTACH PARTITION", `'"public"."payment"'`, "obj_description")
+	containsAll(t, "detach hazards", d.Hazards[len(d.Hazards)-1].Message, "default partition", "FINALIZE")
+	containsAll(t, "instructions", instructions(p), "Stop relying on the rows of `payment_p2022_07`", "through `payment`")
+	containsAll(t, "assumptions", strings.Join(p.Assumptions, "\n"), "PostgreSQL 14 or later")
+
+	// Before PostgreSQL 14: a plain DETACH, under ACCESS EXCLUSIVE on the
+	// parent.
+	old := pagila(t).Clone()
+	old.ServerVersion = 130011
+	p = mustPlan(t, "DROP TABLE payment_p2022_07", old)
+	d = step(t, p, "C1-detach-partition-payment-p2022-07")
+	if d.Lock != plans.LockAccessExclusive || !d.Transactional || strings.Contains(d.SQL, "CONCURRENTLY") || !hasHazard(d, plans.HazardAccessExclusive) {
+		t.Errorf("detach before 14: %+v", d)
+	}
+	containsAll(t, "warnings", strings.Join(p.Warnings, "\n"), "PostgreSQL 13.0 cannot detach a partition CONCURRENTLY")
+}
+
+// The backup command in the irreversible reason survives the shell: the
+// argument is single-quoted, the double quotes of the name kept.
+func TestDropTableBackupCommandIsShellSafe(t *testing.T) {
+	p := mustPlan(t, "DROP TABLE nopk", schemaOf(t, noKeySchema))
+	containsAll(t, "reason", step(t, p, "F1-drop-table-nopk").IrreversibleReason, `pg_dump -t '"public"."nopk_cutover_dropped"'`)
+	if got, want := shellQuote(`"public"."it's"`), `'"public"."it'\''s"'`; got != want {
+		t.Errorf("shellQuote = %s, want %s", got, want)
+	}
+}

@@ -116,6 +116,7 @@ func (op *dropView) plan(b *builder) error {
 			continue
 		}
 		b.instruct(stageStopOld, fmt.Sprintf("Stop querying the %s `%s`.", op.kind(), n.Name))
+		b.free("rel:"+n.key(), fmt.Sprintf("the %s %s is dropped in the contract phase", op.kind(), n))
 		sql := "DROP " + kw + " "
 		if op.ifExists {
 			sql += "IF EXISTS "
@@ -132,6 +133,7 @@ func (op *dropView) plan(b *builder) error {
 			Table:         n.String(),
 			Transactional: true,
 			Rewrite:       plans.ImpactNone,
+			Removes:       &plans.Removal{Table: n.String()},
 			Hazards: []plans.Hazard{
 				aeHazard("DROP " + kw + " (on the view only)"),
 				{Type: plans.HazardDeployBreakage, Message: fmt.Sprintf("anything still querying %s fails from this step on", n.Name)},

@@ -228,6 +228,11 @@ func (op *passthrough) plan(b *builder) error {
 			b.warn("%s already exists, so %q does nothing; the plan has no step for it.", op.table, op.summary)
 			return nil
 		}
+		if op.table.Name != "" && op.oldView == nil && op.node.GetCreateEnumStmt() == nil && op.node.GetCreateDomainStmt() == nil {
+			// A name an earlier statement frees only in the contract
+			// phase (multistatement.go).
+			b.claimRelation(op.table.Schema, op.table.Name)
+		}
 		err = op.createStep(b, &step)
 	case passthroughBriefAE:
 		if op.exists {
@@ -511,6 +516,7 @@ func (op *passthrough) renameStep(b *builder, step *plans.Step, r *pg_query.Rena
 		step.ID = "rename-constraint-" + r.Newname
 		b.touch(target)
 	default:
+		b.claimRelation(target.Schema, r.Newname)
 		back.Relation = rangeVar(target.sibling(r.Newname))
 		back.Newname = target.Name
 		step.ID = "rename-" + strings.ToLower(strings.TrimPrefix(r.RenameType.String(), "OBJECT_")) + "-" + r.Newname

@@ -69,11 +69,31 @@ func (op *renameColumn) functionName() relName {
 }
 
 func (op *renameColumn) plan(b *builder) error {
+	if err := b.requireSettled(op.si, op.table, "rename", op.from); err != nil {
+		return err
+	}
+	t, from, to := op.table.quoted(), ident(op.from), ident(op.to)
+	if b.isNew(op.table) {
+		b.newTableStep(op.table, plans.Step{
+			ID:       "rename-column-" + op.to,
+			Summary:  fmt.Sprintf("Rename %s to %s", op.from, op.to),
+			SQL:      fmt.Sprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", t, from, to),
+			Rollback: fmt.Sprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", t, to, from),
+			Lock:     plans.LockAccessExclusive,
+			Hazards:  []plans.Hazard{aeHazard("RENAME COLUMN (on the new table)")},
+		})
+		return nil
+	}
 	if op.col == nil {
 		return op.si.invalid("renaming a column needs the column's type: plan with --schema FILE or --db URL")
 	}
 	b.touch(op.table)
-	t, from, to := op.table.quoted(), ident(op.from), ident(op.to)
+	// The copy takes the new name from the expand phase on; the old name
+	// is there until the swap; later statements on the new name act on
+	// the column after the swap.
+	b.claim(columnKey(op.table, op.to), op.table.String()+"."+op.to)
+	b.free(columnKey(op.table, op.from), "RENAME COLUMN keeps "+op.from+" until the swap")
+	b.swap(op.table, op.to, "renamed from "+op.from)
 	fn := op.functionName().quoted()
 	trg := ident(op.triggerName())
 
@@ -153,6 +173,7 @@ func (op *renameColumn) plan(b *builder) error {
 		Table:         op.table.String(),
 		Transactional: true,
 		Rewrite:       plans.ImpactNone,
+		Removes:       &plans.Removal{Table: op.table.String(), Column: op.from},
 		Gate: &plans.Gate{
 			Description: fmt.Sprintf("the column is now named %s and %s is gone", op.to, op.from),
 			SQL: fmt.Sprintf("SELECT count(*) = 1 FROM pg_catalog.pg_attribute WHERE attrelid = %s::regclass AND attname IN (%s, %s) AND NOT attisdropped",

@@ -56,8 +56,23 @@ func (op *renameTable) validate(s *schema.Schema) error {
 
 func (op *renameTable) plan(b *builder) error {
 	oldRel, newRel := op.table, op.table.sibling(op.to)
+	if b.isNew(oldRel) {
+		// Created earlier in the input: no release uses either name.
+		b.reserveName(relationName, newRel.Schema, newRel.Name)
+		b.newTableStep(newRel, plans.Step{
+			ID:       "rename-table-" + op.to,
+			Summary:  fmt.Sprintf("Rename %s to %s", oldRel, op.to),
+			SQL:      fmt.Sprintf("ALTER TABLE %s RENAME TO %s", oldRel.quoted(), ident(op.to)),
+			Rollback: fmt.Sprintf("ALTER TABLE %s RENAME TO %s", newRel.quoted(), ident(oldRel.Name)),
+			Lock:     plans.LockAccessExclusive,
+			Hazards:  []plans.Hazard{aeHazard("RENAME (of the new table)")},
+		})
+		return nil
+	}
 	b.touch(oldRel)
 	b.reserveName(relationName, newRel.Schema, newRel.Name)
+	// The compatibility view holds the old name until the contract phase.
+	b.free("rel:"+oldRel.key(), fmt.Sprintf("the compatibility view %s of the renamed table is dropped in the contract phase", oldRel))
 	view := op.viewSQL(b)
 
 	b.add(stageExpand, plans.Step{
@@ -97,6 +112,7 @@ func (op *renameTable) plan(b *builder) error {
 		Table:         oldRel.String(),
 		Transactional: true,
 		Rewrite:       plans.ImpactNone,
+		Removes:       &plans.Removal{Table: oldRel.String()},
 		Hazards: []plans.Hazard{
 			aeHazard("DROP VIEW (on the view only, not on the table)"),
 			{Type: plans.HazardDeployBreakage, Message: fmt.Sprintf("anything still using the name %s fails from this step on: check the application logs and pg_stat_statements first", oldRel.Name)},

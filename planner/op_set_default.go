@@ -19,6 +19,11 @@ import (
 // queued behind it; the plan is one step run with a short lock_timeout and
 // retries. Its rollback restores the previous default, which only a schema
 // tells.
+//
+// DROP DEFAULT of a NOT NULL column is different: from then on every
+// INSERT that leaves the column out fails, and running releases may rely
+// on the default. The plan is then an application release that always
+// writes the column, and the DROP DEFAULT in the contract phase.
 type setDefault struct {
 	si    stmtInfo
 	table relName
@@ -64,6 +69,9 @@ func (op *setDefault) validate(s *schema.Schema) error {
 func (op *setDefault) plan(b *builder) error {
 	b.touch(op.table)
 	t, c := op.table.quoted(), ident(op.col)
+	// After the swap of a column an earlier statement renames or changes
+	// the type of.
+	st := b.settledFrom(op.table, op.col)
 	step := plans.Step{
 		Lock:          plans.LockAccessExclusive,
 		Table:         op.table.String(),
@@ -75,9 +83,15 @@ func (op *setDefault) plan(b *builder) error {
 		step.Summary = fmt.Sprintf("Drop the default of %s (rows inserted from now on get NULL unless they give a value)", op.col)
 		step.SQL = fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s DROP DEFAULT", t, c)
 		step.Hazards = []plans.Hazard{aeHazard("DROP DEFAULT")}
-		if op.column != nil && op.column.NotNull && op.column.Default != "" {
+		if op.column != nil && op.column.NotNull && op.column.Default != "" && !b.isNew(op.table) {
+			st = stageContract
 			step.Hazards = append(step.Hazards, plans.Hazard{Type: plans.HazardDeployBreakage,
-				Message: fmt.Sprintf("%s is NOT NULL: from now on every INSERT that does not give it a value fails; release the application that always writes it first", op.col)})
+				Message: fmt.Sprintf("%s is NOT NULL: from this step on every INSERT that does not give it a value fails; the release before makes the application always write it", op.col)})
+			b.instruct(stageStopOld, fmt.Sprintf("Write `%s` explicitly in every INSERT into %s (and in COPY column lists): the contract phase drops its default %s, and %s is NOT NULL, so an INSERT that leaves it out would fail. Check jobs, scripts and fixtures too.",
+				op.col, op.table, op.column.Default, op.col))
+		}
+		if op.column == nil {
+			b.assume("Column %s of %s is nullable, or every INSERT gives it a value: if it is NOT NULL, dropping its default makes the INSERTs that leave it out fail (plan with a schema to have an application release planned first).", op.col, op.table)
 		}
 	} else {
 		step.ID = "set-default-" + op.col
@@ -97,6 +111,6 @@ func (op *setDefault) plan(b *builder) error {
 	if op.column != nil && op.expr == "" && op.column.Default == "" {
 		b.warn("Column %s of %s has no default: DROP DEFAULT changes nothing.", op.col, op.table)
 	}
-	b.add(stageExpand, step)
+	b.add(st, step)
 	return nil
 }

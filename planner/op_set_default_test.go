@@ -63,9 +63,29 @@ func TestSetDefaultInvalid(t *testing.T) {
 	wantInvalid(t, "ALTER TABLE t ALTER COLUMN b SET DEFAULT 1", s, "generated column")
 	wantInvalid(t, "ALTER TABLE t ALTER COLUMN nope SET DEFAULT 1", s, "column nope does not exist")
 	p := mustPlan(t, "ALTER TABLE t ALTER COLUMN c DROP DEFAULT", s)
-	if st := step(t, p, "E1-drop-default-c"); !hasHazard(st, plans.HazardDeployBreakage) {
+	if st := step(t, p, "C1-drop-default-c"); !hasHazard(st, plans.HazardDeployBreakage) {
 		t.Errorf("dropping the default of a NOT NULL column breaks inserts that omit it: %v", st.Hazards)
 	}
 	p = mustPlan(t, "ALTER TABLE t ALTER COLUMN a DROP DEFAULT", s)
 	containsAll(t, "warnings", strings.Join(p.Warnings, "\n"), "has no default")
+}
+
+// Dropping the default of a NOT NULL column breaks the INSERTs of running
+// releases that leave the column out: an application release that always
+// writes it comes first, and the DROP DEFAULT is a contract step.
+func TestDropDefaultOfNotNullColumn(t *testing.T) {
+	p := mustPlan(t, "ALTER TABLE film ALTER COLUMN rental_rate DROP DEFAULT", pagila(t))
+	if got := shape(p); got != "migrate:app contract:db" {
+		t.Fatalf("shape = %q", got)
+	}
+	st := step(t, p, "C1-drop-default-rental-rate")
+	if st.SQL != `ALTER TABLE "public"."film" ALTER COLUMN "rental_rate" DROP DEFAULT` ||
+		st.Rollback != `ALTER TABLE "public"."film" ALTER COLUMN "rental_rate" SET DEFAULT 4.99` || !hasHazard(st, plans.HazardDeployBreakage) {
+		t.Errorf("step: %+v", st)
+	}
+	containsAll(t, "instructions", instructions(p), "Write `rental_rate` explicitly in every INSERT into public.film", "4.99")
+	// Without a schema nullability is unknown: one step, and an assumption.
+	p = mustPlan(t, "ALTER TABLE film ALTER COLUMN rental_rate DROP DEFAULT", nil)
+	step(t, p, "E1-drop-default-rental-rate")
+	containsAll(t, "assumptions", strings.Join(p.Assumptions, "\n"), "rental_rate of public.film is nullable")
 }

@@ -1,6 +1,9 @@
 package planner
 
 import (
+	"fmt"
+
+	"github.com/cutover/cutover/plans"
 	"github.com/cutover/cutover/schema"
 )
 
@@ -51,16 +54,43 @@ func (op *setNotNull) plan(b *builder) error {
 		b.warn("Column %s of %s is already NOT NULL: SET NOT NULL changes nothing.", op.col, op.table)
 		return nil
 	}
+	t, c := op.table.quoted(), ident(op.col)
+	if b.isNew(op.table) {
+		// Nothing to scan: the table was created earlier in the input.
+		b.newTableStep(op.table, plans.Step{
+			ID:       "set-not-null-" + op.col,
+			Summary:  fmt.Sprintf("SET NOT NULL on %s", op.col),
+			SQL:      fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s SET NOT NULL", t, c),
+			Rollback: fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s DROP NOT NULL", t, c),
+			Lock:     plans.LockAccessExclusive,
+			Hazards:  []plans.Hazard{aeHazard("SET NOT NULL (on the new table)")},
+		})
+		return nil
+	}
 	b.touch(op.table)
 	check := b.chooseName(constraintName, op.table.Schema, notNullCheckName(op.table, op.col), "", "")
 	if op.tab != nil && op.tab.Partitioned {
 		b.warn("%s is partitioned: the CHECK constraint is added to and validated on every partition, and SET NOT NULL applies to all of them.", op.table)
 	}
+	// The checks see the final data: after a backfill of the table
+	// registered by an earlier statement, after the contract's swap when
+	// an earlier statement renames the column or changes its type.
+	settled := b.settledFrom(op.table, op.col)
+	first := later(b.dataStage(op.table), settled)
 	add, validate := notNullCheckSteps(op.table, op.col, check)
-	b.add(stageExpand, notNullPrecheck(op.table, op.col))
-	b.add(stageExpand, add)
-	b.add(stageAfterBackfill, validate)
-	b.add(stageAfterBackfill, setNotNullStep(b, op.table, op.col, check))
-	b.warn("From the expand phase on, a write that leaves %s.%s NULL fails (the NOT VALID check is enforced for new rows and updated ones): make sure the application always writes a value before running the plan.", op.table, op.col)
+	b.add(first, notNullPrecheck(op.table, op.col))
+	b.add(first, add)
+	b.add(later(stageAfterBackfill, settled), validate)
+	b.add(later(stageAfterBackfill, settled), setNotNullStep(b, op.table, op.col, check))
+	if b.base != nil && op.column != nil && op.column.Default == "" {
+		if bt := b.base.Table(op.table.Schema, op.table.Name); bt != nil && bt.Column(op.col) == nil {
+			b.warn("Column %s of %s is added without a default earlier in this input, so every existing row holds NULL in it: the plan's NULL check stops the plan until they have a value (the naive statements would fail on a non-empty table too). Give the new column a DEFAULT, or fill it before the SET NOT NULL.", op.col, op.table)
+		}
+	}
+	phase := "the expand phase"
+	if first != stageExpand {
+		phase = "its NOT VALID check is added"
+	}
+	b.warn("From %s on, a write that leaves %s.%s NULL fails (the NOT VALID check is enforced for new rows and updated ones): make sure the application always writes a value before running the plan.", phase, op.table, op.col)
 	return nil
 }

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	pg_query "github.com/pganalyze/pg_query_go/v5"
 	"github.com/pganalyze/pg_query_go/v5/parser"
 
 	"github.com/cutover/cutover/plans"
@@ -58,8 +57,12 @@ func (si stmtInfo) invalid(reason string) error {
 
 // Plan parses sql and plans it. On any error nothing is planned: the error
 // is a *SyntaxError, *UnsupportedError or *InvalidError.
+//
+// Each statement is validated and planned against the schema as the
+// statements before it leave it (see multistatement.go); opts.Schema itself
+// is never modified.
 func Plan(sql string, opts Options) (*plans.Plan, error) {
-	ops, err := Operations(sql, opts.Schema)
+	planned, err := prepare(sql, opts.Schema)
 	if err != nil {
 		return nil, err
 	}
@@ -68,42 +71,29 @@ func Plan(sql string, opts Options) (*plans.Plan, error) {
 		b.assume("Planned without a schema: tables, columns and types are assumed to exist as the statements say; pass --schema or --db to have them checked.")
 		b.assume("Unqualified table names are in schema public.")
 	}
-	for _, op := range ops {
-		if err := op.plan(b); err != nil {
+	for _, p := range planned {
+		b.schema, b.created = p.schema, p.created
+		if err := p.op.plan(b); err != nil {
 			return nil, err
+		}
+		if b.conflict != "" {
+			return nil, p.si.unsupported(b.conflict)
 		}
 	}
 	return b.build(sql)
 }
 
 // Operations parses sql into operations, validated against s when it is
-// not nil. It is the shared front end of the planner and the checker.
+// not nil, each against the schema as the statements before it leave it.
+// It is the shared front end of the planner and the checker.
 func Operations(sql string, s *schema.Schema) ([]operation, error) {
-	if strings.TrimSpace(sql) == "" {
-		return nil, &SyntaxError{Line: 1, Column: 1, Message: "no SQL statement in the input"}
-	}
-	tree, err := pg_query.Parse(sql)
+	planned, err := prepare(sql, s)
 	if err != nil {
-		return nil, syntaxError(sql, err)
+		return nil, err
 	}
-	if len(tree.Stmts) == 0 {
-		return nil, &SyntaxError{Line: 1, Column: 1, Message: "no SQL statement in the input (only comments or semicolons)"}
-	}
-	var ops []operation
-	for _, raw := range tree.Stmts {
-		si := stmtInfo{text: stmtText(sql, raw), line: stmtStartLine(sql, raw)}
-		stmtOps, err := operationsFor(si, raw.Stmt, s)
-		if err != nil {
-			return nil, err
-		}
-		ops = append(ops, stmtOps...)
-	}
-	if s != nil {
-		for _, op := range ops {
-			if err := op.validate(s); err != nil {
-				return nil, err
-			}
-		}
+	ops := make([]operation, len(planned))
+	for i, p := range planned {
+		ops[i] = p.op
 	}
 	return ops, nil
 }

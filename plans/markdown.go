@@ -258,6 +258,10 @@ func Risk(s *Step) string {
 		}
 	}
 	for _, h := range s.Hazards {
+		if strings.HasPrefix(h.Message, "rollback:") {
+			// A risk of the step's rollback, not of running the step.
+			continue
+		}
 		var label string
 		switch h.Type {
 		case HazardDataLoss:

@@ -213,6 +213,7 @@ func TestRisk(t *testing.T) {
 		{Step{Lock: LockRowExclusive, Rewrite: ImpactBatched}, "batched writes"},
 		{Step{Lock: LockNone, Rewrite: ImpactNone, Irreversible: true}, "irreversible"},
 		{Step{Lock: LockAccessExclusive, Rewrite: ImpactRewrite, Hazards: []Hazard{{Type: HazardCastFailure}, {Type: HazardCastFailure}}}, "AE rewrite, cast may fail"},
+		{Step{Lock: LockAccessExclusive, Hazards: []Hazard{{Type: HazardCastFailure, Message: "rollback: it fails if ..."}}}, "brief AE"},
 	} {
 		if got := Risk(&tc.step); got != tc.want {
 			t.Errorf("Risk(%s, %s, irreversible=%v) = %q, want %q", tc.step.Lock, tc.step.Rewrite, tc.step.Irreversible, got, tc.want)

@@ -158,7 +158,21 @@ type Step struct {
 	Gate          *Gate  `json:"gate"`
 	// Backfill is set for batched data changes.
 	Backfill *Backfill `json:"backfill,omitempty"`
-	Hazards  []Hazard  `json:"hazards,omitempty"`
+	// Removes is set on a step after which a name the application may
+	// still use is gone (a column, or a table or view); the executor checks
+	// first that nothing uses it any more.
+	Removes *Removal `json:"removes,omitempty"`
+	Hazards []Hazard `json:"hazards,omitempty"`
+}
+
+// Removal names what a step removes for the application: a column of a
+// table, or (Column empty) a table or view.
+type Removal struct {
+	// Table is the qualified relation, in the same form as Step.Table
+	// (schema.name, unquoted).
+	Table string `json:"table"`
+	// Column is the removed column; empty when the relation itself goes.
+	Column string `json:"column,omitempty"`
 }
 
 // Deploy is one release: database steps, or an application release.

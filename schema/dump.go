@@ -1142,22 +1142,8 @@ func (l *loader) addView(rv *pg_query.RangeVar, sel *pg_query.SelectStmt, q *pg_
 // declared later, partition lists, attached partition indexes, and the
 // columns views use.
 func (l *loader) finish() error {
-	for _, fk := range l.fks {
-		ref := l.s.Tables[fk.con.RefTable]
-		var pk *Constraint
-		if ref != nil {
-			pk = ref.PrimaryKey()
-		}
-		if pk == nil {
-			return fmt.Errorf("foreign key %s on %s: %s has no primary key to reference", fk.con.Name, fk.table.Key(), fk.con.RefTable)
-		}
-		fk.con.RefColumns = append([]string(nil), pk.Columns...)
-		fk.node.PkAttrs = strNodes(pk.Columns)
-		def, err := deparseConstraint(fk.node)
-		if err != nil {
-			return err
-		}
-		fk.con.Definition = def
+	if err := l.completeFKs(); err != nil {
+		return err
 	}
 	for _, ixKey := range l.attached {
 		l.dropIndex(ixKey)
@@ -1208,6 +1194,38 @@ func (l *loader) finish() error {
 	for _, v := range l.s.Views {
 		sort.SliceStable(v.Indexes, func(i, j int) bool { return v.Indexes[i].Name < v.Indexes[j].Name })
 	}
+	l.analyzeViews()
+	return nil
+}
+
+// completeFKs fills the referenced columns of foreign keys written
+// REFERENCES t without a column list: t's primary key. (Also used by
+// Schema.Apply.)
+func (l *loader) completeFKs() error {
+	for _, fk := range l.fks {
+		ref := l.s.Tables[fk.con.RefTable]
+		var pk *Constraint
+		if ref != nil {
+			pk = ref.PrimaryKey()
+		}
+		if pk == nil {
+			return fmt.Errorf("foreign key %s on %s: %s has no primary key to reference", fk.con.Name, fk.table.Key(), fk.con.RefTable)
+		}
+		fk.con.RefColumns = append([]string(nil), pk.Columns...)
+		fk.node.PkAttrs = strNodes(pk.Columns)
+		def, err := deparseConstraint(fk.node)
+		if err != nil {
+			return err
+		}
+		fk.con.Definition = def
+	}
+	l.fks = nil
+	return nil
+}
+
+// analyzeViews fills Uses and DependsOn of the views created so far. (Also
+// used by Schema.Apply.)
+func (l *loader) analyzeViews() {
 	a := &viewAnalyzer{s: l.s, pending: map[string]*pendingView{}, outCols: map[string][]string{}}
 	for i := range l.views {
 		a.pending[l.views[i].view.Key()] = &l.views[i]
@@ -1215,7 +1233,6 @@ func (l *loader) finish() error {
 	for i := range l.views {
 		a.analyze(&l.views[i])
 	}
-	return nil
 }
 
 // inheritedChecks names the CHECK constraints a partition has from its
