@@ -37,11 +37,14 @@ zero-downtime plan that reaches the same end state.
 The SQL comes from --sql, from a file (-f FILE), or from standard input (-).
 With --schema FILE (pg_dump --schema-only output) the change is checked
 against the schema and planned with its facts: dependent views, indexes,
-foreign keys, triggers. With --db URL the schema is read live from the
-database instead, with each table's estimated rows and size, and the plan
-estimates backfill times (--db "" takes the connection from DATABASE_URL or
-the PG* variables and ~/.pgpass). Without either, the plan lists what it
-assumed.
+foreign keys, triggers. Only the statements of FILE about the objects the
+change touches and their neighbours are parsed; the rest is only split
+into statements by PostgreSQL's scanner, which finds unterminated quotes
+and comments but not a syntax error inside an unrelated statement.
+With --db URL the schema is read live from the database instead, with
+each table's estimated rows and size, and the plan estimates backfill
+times (--db "" takes the connection from DATABASE_URL or the PG*
+variables and ~/.pgpass). Without either, the plan lists what it assumed.
 
 Exit codes: 0 planned; 2 bad input (one line on stderr, nothing on stdout).`,
 		Example: `  cutover plan --schema schema.sql --sql "ALTER TABLE customer RENAME COLUMN email TO email_address"
@@ -81,7 +84,7 @@ func runPlan(cmd *cobra.Command, f *planFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := loadSchema(cmd, f)
+	s, err := loadSchema(cmd, f, in)
 	if err != nil {
 		return err
 	}
@@ -170,9 +173,12 @@ func readInput(cmd *cobra.Command, f *planFlags, args []string) (input, error) {
 	return input{sql: string(b), origin: f.file}, nil
 }
 
-// loadSchema returns the schema to plan against, nil for none: parsed
-// from --schema FILE, or read live from --db URL (both fill the same model).
-func loadSchema(cmd *cobra.Command, f *planFlags) (*schema.Schema, error) {
+// loadSchema returns the schema to plan against, nil for none: the part of
+// the --schema FILE dump the input's statements need (planner.Relations
+// names the objects, schema.ParseDumpFor loads them with their
+// neighbours), or the whole schema read live from --db URL (both fill the
+// same model).
+func loadSchema(cmd *cobra.Command, f *planFlags, in input) (*schema.Schema, error) {
 	live := cmd.Flags().Changed("db")
 	if live && f.schemaFile != "" {
 		return nil, errors.New("give the schema in one way only: --schema FILE or --db URL")
@@ -187,8 +193,13 @@ func loadSchema(cmd *cobra.Command, f *planFlags) (*schema.Schema, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot read --schema %s: %w", f.schemaFile, pathErr(err))
 	}
-	// ParseDump's errors start with "FILE:line:column:".
-	s, err := schema.ParseDump(f.schemaFile, string(b))
+	targets, err := planner.Relations(in.sql)
+	if err != nil {
+		// The syntax error planning would report.
+		return nil, in.located(err)
+	}
+	// ParseDumpFor's errors start with "FILE:line:column:".
+	s, err := schema.ParseDumpFor(f.schemaFile, string(b), targets.Relations, targets.Types)
 	if err != nil {
 		return nil, fmt.Errorf("--schema %w", err)
 	}
