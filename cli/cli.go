@@ -71,6 +71,7 @@ keep the application running, and the application releases in between.`,
 		return fmt.Errorf("%w (see %s --help)", err, c.CommandPath())
 	})
 	root.AddCommand(newPlanCmd())
+	root.AddCommand(newApplyCmd(), newStatusCmd(), newRollbackCmd(), newExportCmd())
 	root.AddCommand(newWatchCmd())
 	return root
 }

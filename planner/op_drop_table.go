@@ -154,6 +154,7 @@ func (op *dropTable) plan(b *builder) error {
 			Table:         t.String(),
 			Transactional: true,
 			Rewrite:       plans.ImpactNone,
+			Removes:       &plans.Removal{Table: t.String()},
 			Hazards: []plans.Hazard{
 				aeHazard("RENAME"),
 				{Type: plans.HazardDeployBreakage, Message: fmt.Sprintf("anything still using %s fails from this step on; that is what the cooling-off period is for: roll the rename back to restore it", t.Name)},
@@ -178,6 +179,7 @@ func (op *dropTable) plan(b *builder) error {
 			Table:              aside.String(),
 			Transactional:      true,
 			Rewrite:            plans.ImpactNone,
+			Removes:            &plans.Removal{Table: aside.String()},
 			Hazards: []plans.Hazard{
 				{Type: plans.HazardDataLoss, Message: "deletes the table and every row in it"},
 				aeHazard("DROP TABLE"),

@@ -1,0 +1,244 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cutover/cutover/db"
+	"github.com/cutover/cutover/plans"
+)
+
+// applyFlags are the flags of cutover apply and cutover rollback.
+type applyFlags struct {
+	plan                string
+	dbURL               string
+	through             string
+	yes                 bool
+	confirmIrreversible []string
+	observe             time.Duration
+	noUsageCheck        bool
+	skipTriggers        bool
+	lockTimeout         time.Duration
+	maxAttempts         int
+	maxRetryTime        time.Duration
+	batchSize           int
+}
+
+const applyExitCodes = `Exit codes: 0 done, stopped at --through, or waiting for an application
+release; 1 a step failed, a gate did not pass, the usage check found use,
+retries ran out, or interrupted (the state says where; apply again resumes);
+2 refused (bad flags or plan, a plan that differs from the run in the
+database, a confirmation missing, nothing was done); 3 another session is
+applying this plan or one of its tables (the message names it).`
+
+func newApplyCmd() *cobra.Command {
+	var f applyFlags
+	cmd := &cobra.Command{
+		Use:   "apply --plan FILE [--db URL] [--through expand|migrate|contract] [--yes] [--confirm-irreversible TABLE] [--observe DURATION]",
+		Short: "Run a plan's database steps on a live database, safely and resumably",
+		Long: `Apply runs the database steps of a plan (cutover plan --format json) in order
+and stops at each application release with what to deploy. Run it again
+when the release is out everywhere: that confirms it and goes on (--yes
+confirms releases without stopping, for pipelines that deploy in between).
+The confirmation time is recorded: it is the baseline of the usage check.
+
+Lock safety: every statement runs with lock_timeout (--lock-timeout, 250ms):
+a DDL that waits for its lock makes every later query on the table queue
+behind it, so it gives up quickly instead and is retried with exponential
+backoff and full jitter (first wait up to 250ms, doubling, at most 30s),
+on SQLSTATE 55P03 (lock_timeout) and 40P01 (deadlock) only, within
+--max-attempts and --max-retry-time; each retry is printed with who held
+the lock. statement_timeout: 5s for catalog-only statements (ADD COLUMN
+without default, triggers, renames, swaps), 5s per backfill batch
+statement, none for index builds, validations, rewrites and gates.
+A transactional step and the state row marking it done commit together.
+
+Resume: kill cutover at any moment and run apply again; it resumes at the
+first unfinished step. A step outside a transaction block (CREATE INDEX
+CONCURRENTLY) checks the catalog first: a valid index is kept, an INVALID
+one is dropped concurrently and built again. A backfill resumes after its
+last committed batch.
+
+State lives in the target database, schema "cutover" (created on first
+use): runs, steps, every executed statement (cutover.statements), backfill
+checkpoints, application release confirmations, usage baselines, notes.
+
+Usage check: before a step that removes a column, table or view (the old
+name of a rename, the dropped column), cutover reads pg_stat_statements
+(statements that reference the name, parsed) and, for a table,
+pg_stat_user_tables scan and write counters, since the application release
+was confirmed, and waits until the name has been unused for --observe
+(default 10m; use more when nightly or weekly jobs may use the old name;
+--observe 0 checks once: unused goes on, used stops with exit 1). It needs
+pg_stat_statements in the database (--no-usage-check skips the check).
+
+Irreversible steps (a dropped column's data, a type change's swap) run
+only with --confirm-irreversible naming the step's table.
+
+` + applyExitCodes,
+		Example: `  cutover plan --db "$DATABASE_URL" --sql "ALTER TABLE customer RENAME COLUMN email TO email_address" --format json -o rename.json
+  cutover apply --plan rename.json --db "$DATABASE_URL"             # runs expand + migrate, stops at the app release
+  cutover apply --plan rename.json --db "$DATABASE_URL"             # after the release: confirms it, checks usage, swaps
+  cutover apply --plan type.json --through expand
+  cutover apply --plan drop.json --confirm-irreversible public.customer --observe 30m`,
+		Args:                  cobra.NoArgs,
+		DisableFlagsInUseLine: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runApply(cmd, &f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.plan, "plan", "", "the plan `FILE` (cutover plan --format json)")
+	fl.StringVar(&f.dbURL, "db", "", "the database `URL` (default DATABASE_URL, else the PG* variables and ~/.pgpass)")
+	fl.StringVar(&f.through, "through", "", "stop after the last deploy of `PHASE` (expand, migrate or contract); default the whole plan")
+	fl.BoolVar(&f.yes, "yes", false, "confirm application releases without stopping at them")
+	fl.StringSliceVar(&f.confirmIrreversible, "confirm-irreversible", nil, "allow the irreversible steps on `TABLE` (repeatable; schema.table, table, or the step id of one that locks no table)")
+	fl.DurationVar(&f.observe, "observe", db.DefaultObserve, "usage check: how long a removed name must have been unused before it is removed (0 checks once)")
+	fl.BoolVar(&f.noUsageCheck, "no-usage-check", false, "run removals without the usage check (when pg_stat_statements is not available)")
+	fl.BoolVar(&f.skipTriggers, "skip-triggers", false, "backfill batches skip the table's triggers (SET LOCAL session_replication_role = replica; needs the privilege); default: they fire")
+	addLockFlags(cmd, &f)
+	fl.IntVar(&f.batchSize, "batch-size", db.DefaultBatchSize, "backfill: keys per batch")
+	return cmd
+}
+
+// addLockFlags adds the lock-safety flags apply and rollback share.
+func addLockFlags(cmd *cobra.Command, f *applyFlags) {
+	fl := cmd.Flags()
+	fl.DurationVar(&f.lockTimeout, "lock-timeout", db.DefaultLockTimeout, "lock_timeout of every statement: the longest the application may queue behind cutover's DDL")
+	fl.IntVar(&f.maxAttempts, "max-attempts", db.DefaultMaxAttempts, "attempts of one step (or backfill batch) on lock conflicts before giving up")
+	fl.DurationVar(&f.maxRetryTime, "max-retry-time", db.DefaultMaxRetryTime, "time one step may spend retrying lock conflicts before giving up")
+}
+
+func (f *applyFlags) options(w io.Writer) (db.ApplyOptions, error) {
+	if f.lockTimeout <= 0 {
+		return db.ApplyOptions{}, errors.New("--lock-timeout must be positive (e.g. 250ms): without it a DDL can stall the application")
+	}
+	if f.maxAttempts < 1 {
+		return db.ApplyOptions{}, errors.New("--max-attempts must be at least 1")
+	}
+	if f.maxRetryTime <= 0 {
+		return db.ApplyOptions{}, errors.New("--max-retry-time must be positive")
+	}
+	if f.observe < 0 {
+		return db.ApplyOptions{}, errors.New("--observe must not be negative")
+	}
+	if f.batchSize < 1 {
+		return db.ApplyOptions{}, errors.New("--batch-size must be at least 1")
+	}
+	switch f.through {
+	case "", "expand", "migrate", "contract":
+	default:
+		return db.ApplyOptions{}, fmt.Errorf("unknown --through %q: use expand, migrate or contract", f.through)
+	}
+	return db.ApplyOptions{
+		Through:             plans.PhaseName(f.through),
+		ConfirmApps:         f.yes,
+		ConfirmIrreversible: f.confirmIrreversible,
+		Observe:             f.observe,
+		NoUsageCheck:        f.noUsageCheck,
+		SkipTriggers:        f.skipTriggers,
+		LockTimeout:         f.lockTimeout,
+		MaxAttempts:         f.maxAttempts,
+		MaxRetryTime:        f.maxRetryTime,
+		BatchSize:           f.batchSize,
+		OnEvent:             headless(w),
+	}, nil
+}
+
+// readPlan reads and decodes --plan FILE.
+func readPlan(path string) (*plans.Plan, error) {
+	if path == "" {
+		return nil, errors.New("no plan: give it with --plan FILE (cutover plan --format json -o FILE writes one)")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read --plan %s: %w", path, pathErr(err))
+	}
+	p, err := plans.Decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("--plan %s: %w", path, err)
+	}
+	return p, nil
+}
+
+// signalContext is cancelled by SIGINT or SIGTERM: the running statement is
+// cancelled, the state records where the run stopped.
+func signalContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+}
+
+func runApply(cmd *cobra.Command, f *applyFlags) error {
+	opts, err := f.options(cmd.OutOrStdout())
+	if err != nil {
+		return err
+	}
+	p, err := readPlan(f.plan)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signalContext(cmd)
+	defer stop()
+	e, err := db.Open(ctx, f.dbURL, p, opts)
+	if err != nil {
+		return engineError(err)
+	}
+	defer e.Close()
+	out, err := e.Apply(ctx)
+	if err != nil {
+		return engineError(err)
+	}
+	if out.Status == "waiting" {
+		fmt.Fprintf(cmd.OutOrStdout(), "stopped: waiting for application release %d; run `cutover apply --plan %s` again once it is deployed everywhere\n", out.WaitingDeploy, f.plan)
+	}
+	return nil
+}
+
+// engineError maps engine errors to exit codes.
+func engineError(err error) error {
+	var ae *db.ApplyError
+	if errors.As(err, &ae) {
+		switch ae.Kind {
+		case db.Busy:
+			return &exitError{code: ExitBusy, err: err}
+		case db.Refused:
+			return err // ExitBadInput
+		}
+		return &exitError{code: ExitFindings, err: err}
+	}
+	var ce *db.ConnectError
+	if errors.As(err, &ce) {
+		return err
+	}
+	return &exitError{code: ExitFindings, err: err}
+}
+
+// headless prints one line per event; backfill progress at most every two
+// seconds per step (and its last line).
+func headless(w io.Writer) func(db.ApplyEvent) {
+	last := map[string]time.Time{}
+	return func(ev db.ApplyEvent) {
+		if ev.Kind == db.EventBackfillProgress && ev.Backfill != nil && !ev.Backfill.Done {
+			if t, ok := last[ev.StepID]; ok && ev.Time.Sub(t) < 2*time.Second {
+				return
+			}
+			last[ev.StepID] = ev.Time
+		}
+		fmt.Fprintln(w, ev.String())
+		for _, in := range ev.Instructions {
+			fmt.Fprintln(w, "    - "+strings.Join(strings.Fields(in), " "))
+		}
+	}
+}

@@ -1,0 +1,363 @@
+package db
+
+// The backfill: a batched data change (plans.Backfill) run as many short
+// transactions. Each batch covers a fixed key range, (last key, upper key]
+// where upper is the batch-size-th key after the last one in key order,
+// and is one range UPDATE (or DELETE) restricted by the plan's Where, so a
+// batch only touches rows that still need work and running it twice
+// changes nothing. The checkpoint (the upper key) is written in the same
+// transaction as the batch: after a crash the next run starts exactly after
+// the last committed batch. A table without a usable key is walked in ctid
+// (page) ranges instead.
+//
+// Batch sizing is behind the Pacer interface: FixedPacer (--batch-size) is
+// the simple policy; an adaptive one (issue 5) plugs in there.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cutover/cutover/plans"
+)
+
+// Pacer decides the size of each backfill batch and the pause before it,
+// from the result of the previous batch (nil before the first).
+type Pacer interface {
+	Next(prev *BatchResult) (size int, pause time.Duration)
+}
+
+// BatchResult is what a committed batch did.
+type BatchResult struct {
+	Size     int
+	Rows     int64
+	Duration time.Duration
+}
+
+// FixedPacer runs batches of one size back to back.
+type FixedPacer struct{ Size int }
+
+// Next implements Pacer.
+func (p FixedPacer) Next(*BatchResult) (int, time.Duration) { return p.Size, 0 }
+
+// backfillStatements are the SQL texts of a backfill's batches.
+type backfillStatements struct {
+	keyed bool
+	// first and next select the batch's upper key as text (next after a
+	// previous key given as $1..$k, first without one); $N is the limit.
+	first, next string
+	// change is the range UPDATE/DELETE: $1..$k lower key (omitted in
+	// changeFirst), then $k+1..$2k upper key. For ctid ranges: $1, $2 tids.
+	changeFirst, change string
+}
+
+// backfillSQL builds and checks the statements of a backfill: each must
+// parse as exactly one statement of the expected kind, so that a plan's
+// Set or Where cannot smuggle in anything else.
+func backfillSQL(b *plans.Backfill) (*backfillStatements, error) {
+	if b.Table == "" || b.Where == "" || (len(b.Set) == 0 && !b.Delete) {
+		return nil, fmt.Errorf("the backfill needs a table, a predicate and assignments (or delete)")
+	}
+	head := fmt.Sprintf("UPDATE %s SET %s WHERE ", b.Table, strings.Join(b.Set, ", "))
+	if b.Delete {
+		head = fmt.Sprintf("DELETE FROM %s WHERE ", b.Table)
+	}
+	out := &backfillStatements{keyed: len(b.Key) > 0}
+	if !out.keyed {
+		out.change = head + fmt.Sprintf("ctid >= $1::tid AND ctid < $2::tid AND (%s)", b.Where)
+		out.changeFirst = out.change
+	} else {
+		k := len(b.Key)
+		keys := strings.Join(b.Key, ", ")
+		// The outer query names the subquery's columns (batch."k"): a bare
+		// "k" in its ORDER BY would mean the text output column.
+		var text, desc []string
+		for _, c := range b.Key {
+			text = append(text, "batch."+c+"::text")
+			desc = append(desc, "batch."+c+" DESC")
+		}
+		params := func(from int) string {
+			var p []string
+			for i := 0; i < k; i++ {
+				p = append(p, fmt.Sprintf("$%d", from+i))
+			}
+			if k == 1 {
+				return p[0]
+			}
+			return "(" + strings.Join(p, ", ") + ")"
+		}
+		tuple := keys
+		if k > 1 {
+			tuple = "(" + keys + ")"
+		}
+		bound := func(where string, limit int) string {
+			return fmt.Sprintf("SELECT %s FROM (SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT $%d) AS batch ORDER BY %s LIMIT 1",
+				strings.Join(text, ", "), keys, b.Table, where, keys, limit, strings.Join(desc, ", "))
+		}
+		out.first = bound("true", 1)
+		out.next = bound(fmt.Sprintf("%s > %s", tuple, params(1)), k+1)
+		out.changeFirst = head + fmt.Sprintf("%s <= %s AND (%s)", tuple, params(1), b.Where)
+		out.change = head + fmt.Sprintf("%s > %s AND %s <= %s AND (%s)", tuple, params(1), tuple, params(k+1), b.Where)
+	}
+	for _, s := range []string{out.first, out.next, out.changeFirst, out.change} {
+		if s == "" {
+			continue
+		}
+		n := parseOne(s)
+		ok := n != nil && (n.GetSelectStmt() != nil || (n.GetUpdateStmt() != nil && !b.Delete) || (n.GetDeleteStmt() != nil && b.Delete))
+		if !ok {
+			return nil, fmt.Errorf("its backfill (table, key, set, where) does not make one valid statement: %s", shortSQL(s))
+		}
+	}
+	return out, nil
+}
+
+// runBackfill runs a backfill step to the end, from its checkpoint.
+func (e *Engine) runBackfill(ctx context.Context, ref stepRef) error {
+	s := ref.step
+	b := s.Backfill
+	sqls, err := backfillSQL(b)
+	if err != nil {
+		return err
+	}
+	if _, err := e.markRunning(ctx, ref, 1); err != nil {
+		return err
+	}
+	cps, err := loadCheckpoints(ctx, e.conn, e.planID)
+	if err != nil {
+		return err
+	}
+	cp := cps[s.ID]
+	if cp == nil {
+		cp = &Checkpoint{StepID: s.ID}
+	} else {
+		e.emit(ApplyEvent{Kind: EventRepair, StepID: s.ID, Phase: ref.phase, Deploy: ref.deploy,
+			Message: fmt.Sprintf("resuming the backfill after %s (%s changed), from its checkpoint", plural(int64(cp.Batches), "batch"), plural(cp.RowsDone, "row"))})
+	}
+	var local []string
+	if len(b.Triggers) > 0 {
+		msg := fmt.Sprintf("each batch fires the UPDATE trigger(s) %s of %s (the default; --skip-triggers skips them)", strings.Join(b.Triggers, ", "), s.Table)
+		if e.opts.SkipTriggers {
+			msg = fmt.Sprintf("batches skip the trigger(s) %s of %s (--skip-triggers: SET LOCAL session_replication_role = replica, which skips every ordinary trigger and foreign-key check in the batch)", strings.Join(b.Triggers, ", "), s.Table)
+			local = append(local, "SET LOCAL session_replication_role = replica")
+		}
+		e.emit(ApplyEvent{Kind: EventNotice, StepID: s.ID, Phase: ref.phase, Deploy: ref.deploy, Message: msg})
+	}
+	var estimate int64 = -1
+	// reltuples is -1 for a table never vacuumed or analyzed: unknown.
+	_ = e.conn.QueryRow(ctx, `SELECT CASE WHEN max(c.reltuples) FILTER (WHERE c.relkind <> 'p') < 0 THEN -1
+			ELSE coalesce(sum(greatest(c.reltuples, 0)), 0) END::bigint
+		FROM pg_catalog.pg_class c WHERE c.oid IN `+relationsOf("$1::regclass"), b.Table).Scan(&estimate)
+
+	pacer := e.opts.Pacer
+	if pacer == nil {
+		pacer = FixedPacer{Size: e.opts.BatchSize}
+	}
+	start := time.Now()
+	var prev *BatchResult
+	for {
+		size, pause := pacer.Next(prev)
+		if size < 1 {
+			size = 1
+		}
+		if pause > 0 {
+			t := time.NewTimer(pause)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			case <-t.C:
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		batchStart := time.Now()
+		var res batchOutcome
+		err := e.withRetry(ctx, ref.subject(fmt.Sprintf("batch %d", cp.Batches+1)), func(ctx context.Context, n int) error {
+			var err error
+			if sqls.keyed {
+				res, err = e.keyedBatch(ctx, ref, sqls, cp, size, n, local)
+			} else {
+				res, err = e.pageBatch(ctx, ref, sqls, cp, size, n, local)
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if res.finished {
+			break
+		}
+		cp.LastKey, cp.NextPage = res.lastKey, res.nextPage
+		cp.RowsDone += res.rows
+		cp.Batches++
+		prev = &BatchResult{Size: size, Rows: res.rows, Duration: time.Since(batchStart)}
+		table := "table size unknown (not analyzed)"
+		if estimate >= 0 {
+			table = fmt.Sprintf("about %s rows in the table", thousands(estimate))
+		}
+		e.emit(ApplyEvent{Kind: EventBackfillProgress, StepID: s.ID, Phase: ref.phase, Deploy: ref.deploy,
+			Message: fmt.Sprintf("%s changed in %s (batch size %d, %s so far; %s)",
+				plural(cp.RowsDone, "row"), plural(int64(cp.Batches), "batch"), size, roundDur(time.Since(start)), table),
+			Backfill: &BackfillProgress{Table: s.Table, Batches: cp.Batches, Rows: cp.RowsDone, Estimated: estimate, BatchSize: size,
+				LastKey: cp.LastKey, Elapsed: time.Since(start)}})
+		if err := e.hook(ctx, "batch-committed", s.ID, cp.Batches); err != nil {
+			return err
+		}
+	}
+	e.emit(ApplyEvent{Kind: EventBackfillProgress, StepID: s.ID, Phase: ref.phase, Deploy: ref.deploy,
+		Message: fmt.Sprintf("backfill complete: %s changed in %s", plural(cp.RowsDone, "row"), plural(int64(cp.Batches), "batch")),
+		Backfill: &BackfillProgress{Table: s.Table, Batches: cp.Batches, Rows: cp.RowsDone, Estimated: estimate, LastKey: cp.LastKey,
+			Elapsed: time.Since(start), Done: true}})
+	_, err = e.conn.Exec(ctx, stepDoneSQL, e.planID, s.ID)
+	return err
+}
+
+type batchOutcome struct {
+	finished bool
+	rows     int64
+	lastKey  []string
+	nextPage *int64
+}
+
+const checkpointSQL = `INSERT INTO cutover.backfill_checkpoints (plan_id, step_id, last_key, next_page, rows_done, batches, updated_at)
+	VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp())
+	ON CONFLICT (plan_id, step_id) DO UPDATE SET last_key = excluded.last_key, next_page = excluded.next_page,
+		rows_done = excluded.rows_done, batches = excluded.batches, updated_at = excluded.updated_at`
+
+// keyedBatch runs one keyset batch: find its upper key, then change the
+// range and write the checkpoint in one transaction.
+func (e *Engine) keyedBatch(ctx context.Context, ref stepRef, sqls *backfillStatements, cp *Checkpoint, size, attempt int, local []string) (batchOutcome, error) {
+	boundSQL, boundArgs := sqls.first, []any{size}
+	if len(cp.LastKey) > 0 {
+		boundSQL = sqls.next
+		boundArgs = append(anys(cp.LastKey), size)
+	}
+	if _, err := e.conn.Exec(ctx, `SELECT set_config('statement_timeout', $1, false), set_config('lock_timeout', $2, false)`,
+		pgDuration(BatchStatementTimeout), pgDuration(e.opts.LockTimeout)); err != nil {
+		return batchOutcome{}, err
+	}
+	start := time.Now()
+	row := make([]string, len(ref.step.Backfill.Key))
+	dest := make([]any, len(row))
+	for i := range row {
+		dest[i] = &row[i]
+	}
+	err := e.conn.QueryRow(ctx, boundSQL, boundArgs...).Scan(dest...)
+	bound := auditEntry{statement: boundSQL, args: strs(boundArgs), started: start, duration: time.Since(start), outcome: "ok"}
+	if _, rerr := e.conn.Exec(ctx, `RESET statement_timeout; RESET lock_timeout`); rerr != nil && err == nil {
+		err = rerr
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return batchOutcome{finished: true}, nil
+	}
+	if err != nil {
+		return batchOutcome{}, err
+	}
+	changeSQL, args := sqls.changeFirst, anys(row)
+	if len(cp.LastKey) > 0 {
+		changeSQL, args = sqls.change, append(anys(cp.LastKey), anys(row)...)
+	}
+	var rows int64
+	w := txWork{
+		stepID: ref.step.ID, action: "batch", attempt: attempt, statementTimeout: BatchStatementTimeout, local: local,
+		stmts: []string{changeSQL}, args: [][]any{args}, pre: []auditEntry{bound}, inTx: "batch-in-tx",
+		after: func(_ int, n int64) error { rows = n; return nil },
+	}
+	w.finish = func(b *pgx.Batch) {
+		b.Queue(checkpointSQL, e.planID, ref.step.ID, row, nil, cp.RowsDone+rows, cp.Batches+1)
+	}
+	if err := e.runInTx(ctx, w); err != nil {
+		return batchOutcome{}, err
+	}
+	return batchOutcome{rows: rows, lastKey: row}, nil
+}
+
+// pageBatch runs one batch of a table without a key: a ctid range of pages.
+func (e *Engine) pageBatch(ctx context.Context, ref stepRef, sqls *backfillStatements, cp *Checkpoint, size, attempt int, local []string) (batchOutcome, error) {
+	table := ref.step.Backfill.Table
+	var pages, perPage int64
+	if err := e.conn.QueryRow(ctx, `SELECT coalesce(max(pg_relation_size(c.oid) / current_setting('block_size')::bigint), 0),
+			greatest(coalesce(sum(c.reltuples) FILTER (WHERE c.reltuples > 0) / nullif(sum(c.relpages) FILTER (WHERE c.reltuples > 0), 0), 50), 1)::bigint
+		FROM pg_catalog.pg_class c WHERE c.oid IN `+relationsOf("$1::regclass"), table).Scan(&pages, &perPage); err != nil {
+		return batchOutcome{}, err
+	}
+	var from int64
+	if cp.NextPage != nil {
+		from = *cp.NextPage
+	}
+	if from >= pages {
+		return batchOutcome{finished: true}, nil
+	}
+	to := from + max(1, int64(size)/perPage)
+	var rows int64
+	lo, hi := fmt.Sprintf("(%d,0)", from), fmt.Sprintf("(%d,0)", to)
+	w := txWork{
+		stepID: ref.step.ID, action: "batch", attempt: attempt, statementTimeout: BatchStatementTimeout, local: local,
+		stmts: []string{sqls.change}, args: [][]any{{lo, hi}}, inTx: "batch-in-tx",
+		after: func(_ int, n int64) error { rows = n; return nil },
+	}
+	w.finish = func(b *pgx.Batch) {
+		b.Queue(checkpointSQL, e.planID, ref.step.ID, nil, to, cp.RowsDone+rows, cp.Batches+1)
+	}
+	if err := e.runInTx(ctx, w); err != nil {
+		return batchOutcome{}, err
+	}
+	return batchOutcome{rows: rows, nextPage: &to, lastKey: []string{hi}}, nil
+}
+
+// checkSkipTriggers refuses --skip-triggers up front when the role may not
+// set session_replication_role.
+func (e *Engine) checkSkipTriggers(ctx context.Context) error {
+	if !e.opts.SkipTriggers {
+		return nil
+	}
+	need := false
+	for _, r := range e.stepRefs() {
+		if b := r.step.Backfill; b != nil && len(b.Triggers) > 0 && e.steps[r.step.ID].Status != "done" {
+			need = true
+		}
+	}
+	if !need {
+		return nil
+	}
+	if _, err := e.conn.Exec(ctx, "BEGIN"); err != nil {
+		return err
+	}
+	_, err := e.conn.Exec(ctx, "SET LOCAL session_replication_role = replica")
+	e.conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+	if err != nil {
+		if sqlState(err) == "42501" {
+			return refused("--skip-triggers needs to SET session_replication_role, which role %s may not (it takes a superuser, or GRANT SET ON PARAMETER session_replication_role TO %s on PostgreSQL 15+); run without --skip-triggers to let the batches fire the triggers", e.user, e.user)
+		}
+		return err
+	}
+	return nil
+}
+
+// relationsOf is the SQL set of a table's relations holding rows: the table
+// itself and, when it is partitioned, every partition.
+func relationsOf(table string) string {
+	return "(SELECT relid FROM pg_partition_tree(" + table + ") WHERE isleaf UNION ALL SELECT " + table + ")"
+}
+
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+func strs(vs []any) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = fmt.Sprint(v)
+	}
+	return out
+}
