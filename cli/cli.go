@@ -70,7 +70,7 @@ keep the application running, and the application releases in between.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see %s --help)", err, c.CommandPath())
 	})
-	root.AddCommand(newPlanCmd())
+	root.AddCommand(newPlanCmd(), newCheckCmd())
 	root.AddCommand(newApplyCmd(), newStatusCmd(), newRollbackCmd(), newExportCmd())
 	root.AddCommand(newWatchCmd())
 	return root

@@ -44,9 +44,12 @@ func operationsFor(si stmtInfo, n *pg_query.Node, s *schema.Schema) ([]operation
 	case *pg_query.Node_AlterEnumStmt:
 		return one(newAddEnumValue(si, st.AlterEnumStmt))
 	case *pg_query.Node_UpdateStmt:
-		return one(newBatchedUpdate(si, st.UpdateStmt))
+		// One that cannot be batched is still a bulk change as written.
+		op, err := newBatchedUpdate(si, st.UpdateStmt)
+		return one(op, withNaive(err, bulkDML(rel(st.UpdateStmt.Relation))))
 	case *pg_query.Node_DeleteStmt:
-		return one(newBatchedDelete(si, st.DeleteStmt))
+		op, err := newBatchedDelete(si, st.DeleteStmt)
+		return one(op, withNaive(err, bulkDML(rel(st.DeleteStmt.Relation))))
 	case *pg_query.Node_CreateStmt:
 		return one(newPassthrough(si, n, passthroughNew, rel(st.CreateStmt.Relation)))
 	case *pg_query.Node_ViewStmt:
@@ -55,6 +58,12 @@ func operationsFor(si stmtInfo, n *pg_query.Node, s *schema.Schema) ([]operation
 		*pg_query.Node_CreateFunctionStmt, *pg_query.Node_CreateSchemaStmt, *pg_query.Node_CreateExtensionStmt,
 		*pg_query.Node_CommentStmt, *pg_query.Node_CompositeTypeStmt, *pg_query.Node_CreateTableAsStmt:
 		return one(newPassthrough(si, n, passthroughNew, relName{}))
+	case *pg_query.Node_VacuumStmt, *pg_query.Node_ClusterStmt, *pg_query.Node_ReindexStmt, *pg_query.Node_RefreshMatViewStmt:
+		// The rewriting forms are refused with what they do (op_rewrite.go);
+		// the others are left to the operator, as below.
+		if err := refuseRewrite(si, n); err != nil {
+			return nil, err
+		}
 	case *pg_query.Node_TransactionStmt:
 		// cutover decides the transactions itself; BEGIN/COMMIT in a
 		// migration file carry no change.
@@ -117,6 +126,9 @@ func alterTableOps(si stmtInfo, at *pg_query.AlterTableStmt) ([]operation, error
 		case pg_query.AlterTableType_AT_DropConstraint:
 			op, err = newPassthrough(si, &pg_query.Node{Node: &pg_query.Node_AlterTableStmt{AlterTableStmt: oneCmd(at, c)}}, passthroughBriefAE, t)
 		default:
+			if err := refuseTableRewrite(si, t, cmd); err != nil {
+				return nil, err
+			}
 			return nil, si.unsupported("this ALTER TABLE subcommand has no safe plan in cutover")
 		}
 		if err != nil {

@@ -25,6 +25,11 @@ type UnsupportedError struct {
 	Statement string // shortened statement text
 	Line      int
 	Reason    string
+
+	// naive, when set, says what the statement does as written: it is
+	// unsafe, and the checker reports it under naive.rule (see
+	// stmtInfo.unsafe).
+	naive *asWritten
 }
 
 func (e *UnsupportedError) Error() string {

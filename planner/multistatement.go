@@ -64,15 +64,21 @@ type unit struct {
 func units(sql string, tree *pg_query.ParseResult) []unit {
 	var out []unit
 	for _, raw := range tree.Stmts {
-		si := stmtInfo{text: stmtText(sql, raw), line: stmtStartLine(sql, raw)}
-		at := raw.Stmt.GetAlterTableStmt()
-		if at == nil || at.Objtype != pg_query.ObjectType_OBJECT_TABLE || len(at.Cmds) < 2 {
-			out = append(out, unit{si, raw.Stmt})
-			continue
-		}
-		for _, c := range at.Cmds {
-			out = append(out, unit{si, &pg_query.Node{Node: &pg_query.Node_AlterTableStmt{AlterTableStmt: oneCmd(at, c)}}})
-		}
+		out = append(out, stmtUnits(sql, raw)...)
+	}
+	return out
+}
+
+// stmtUnits splits one statement: an ALTER TABLE into its subcommands.
+func stmtUnits(sql string, raw *pg_query.RawStmt) []unit {
+	si := stmtInfo{text: stmtText(sql, raw), line: stmtStartLine(sql, raw)}
+	at := raw.Stmt.GetAlterTableStmt()
+	if at == nil || at.Objtype != pg_query.ObjectType_OBJECT_TABLE || len(at.Cmds) < 2 {
+		return []unit{{si, raw.Stmt}}
+	}
+	out := make([]unit, 0, len(at.Cmds))
+	for _, c := range at.Cmds {
+		out = append(out, unit{si, &pg_query.Node{Node: &pg_query.Node_AlterTableStmt{AlterTableStmt: oneCmd(at, c)}}})
 	}
 	return out
 }

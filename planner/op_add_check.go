@@ -65,6 +65,18 @@ func (op *addCheck) validate(s *schema.Schema) error {
 	return nil
 }
 
+// naive: scans the whole table under ACCESS EXCLUSIVE, unless NOT VALID.
+func (op *addCheck) naive(ctx *naiveContext) asWritten {
+	switch {
+	case ctx.isNew(op.table):
+		return asWritten{}
+	case op.con.SkipValidation:
+		return safeLock(plans.LockAccessExclusive, op.table)
+	}
+	return asWritten{rule: RuleAddCheck, lock: plans.LockAccessExclusive, table: op.table, held: heldScan, impact: plans.ImpactScan,
+		do: "add it NOT VALID (instant), then VALIDATE CONSTRAINT in a later transaction: reads and writes go on (`cutover plan`)"}
+}
+
 func (op *addCheck) plan(b *builder) error {
 	b.touch(op.table)
 	name := op.con.Conname

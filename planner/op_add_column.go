@@ -83,7 +83,8 @@ func newAddColumn(si stmtInfo, t relName, def *pg_query.ColumnDef, ifNotExists b
 	if len(def.TypeName.Names) == 1 {
 		switch def.TypeName.Names[0].GetString_().GetSval() {
 		case "serial", "serial4", "bigserial", "serial8", "smallserial", "serial2":
-			return nil, si.unsupported("a serial column fills every existing row from a new sequence, rewriting the table under ACCESS EXCLUSIVE; write it as CREATE SEQUENCE, then ADD COLUMN with DEFAULT nextval(...) (cutover backfills that in batches) and ALTER SEQUENCE ... OWNED BY")
+			return nil, si.unsafe(addColumnRewrite(t, "a serial column fills every existing row from a new sequence", "CREATE SEQUENCE, then ADD COLUMN ... DEFAULT nextval(...) (`cutover plan` backfills it in batches) and ALTER SEQUENCE ... OWNED BY"),
+				"a serial column fills every existing row from a new sequence, rewriting the table under ACCESS EXCLUSIVE; write it as CREATE SEQUENCE, then ADD COLUMN with DEFAULT nextval(...) (cutover backfills that in batches) and ALTER SEQUENCE ... OWNED BY")
 		}
 	}
 	typ, err := typeOf(def.TypeName)
@@ -110,9 +111,11 @@ func newAddColumn(si stmtInfo, t relName, def *pg_query.ColumnDef, ifNotExists b
 				return nil, err
 			}
 		case pg_query.ConstrType_CONSTR_GENERATED:
-			return nil, si.unsupported("a stored generated column is computed for every existing row, rewriting the table under ACCESS EXCLUSIVE; add a plain column, fill it with a batched UPDATE and keep it current in the application or a trigger instead")
+			return nil, si.unsafe(addColumnRewrite(t, "a stored generated column is computed for every existing row", "add a plain column, fill it with a batched UPDATE and keep it current in the application or a trigger"),
+				"a stored generated column is computed for every existing row, rewriting the table under ACCESS EXCLUSIVE; add a plain column, fill it with a batched UPDATE and keep it current in the application or a trigger instead")
 		case pg_query.ConstrType_CONSTR_IDENTITY:
-			return nil, si.unsupported("an identity column fills every existing row from its sequence, rewriting the table under ACCESS EXCLUSIVE; add the column with DEFAULT nextval(...) of a new sequence instead (cutover backfills that in batches)")
+			return nil, si.unsafe(addColumnRewrite(t, "an identity column fills every existing row from its sequence", "add the column with DEFAULT nextval(...) of a new sequence (`cutover plan` backfills it in batches)"),
+				"an identity column fills every existing row from its sequence, rewriting the table under ACCESS EXCLUSIVE; add the column with DEFAULT nextval(...) of a new sequence instead (cutover backfills that in batches)")
 		case pg_query.ConstrType_CONSTR_CHECK, pg_query.ConstrType_CONSTR_UNIQUE,
 			pg_query.ConstrType_CONSTR_PRIMARY, pg_query.ConstrType_CONSTR_FOREIGN:
 			inline = append(inline, proto.Clone(con).(*pg_query.Constraint))
@@ -279,7 +282,8 @@ func (op *addColumn) validate(s *schema.Schema) error {
 		return op.si.invalid(fmt.Sprintf("type %s does not exist in the schema (not a built-in type, nor an enum, domain or type any column already has)", op.typ.label()))
 	}
 	if d := domainWithConstraints(s, op.typ); d != nil {
-		return op.si.unsupported(fmt.Sprintf("type %s.%s is a domain with constraints: PostgreSQL checks them against every existing row when the column is added, rewriting the table under ACCESS EXCLUSIVE whatever the default; add the column as %s with a CHECK constraint instead (cutover plans that online)", d.Schema, d.Name, d.Type))
+		return op.si.unsafe(addColumnRewrite(op.table, fmt.Sprintf("type %s.%s is a domain with constraints, which PostgreSQL checks against every existing row", d.Schema, d.Name), fmt.Sprintf("add the column as %s with a CHECK constraint (`cutover plan` adds it online)", d.Type)),
+			fmt.Sprintf("type %s.%s is a domain with constraints: PostgreSQL checks them against every existing row when the column is added, rewriting the table under ACCESS EXCLUSIVE whatever the default; add the column as %s with a CHECK constraint instead (cutover plans that online)", d.Schema, d.Name, d.Type))
 	}
 	if len(op.extra) > 0 {
 		// The inline constraints are checked against the table as it will
@@ -306,6 +310,42 @@ func schemaWithColumn(s *schema.Schema, tab *schema.Table, col *schema.Column) *
 	t.Columns = append(append([]*schema.Column{}, tab.Columns...), col)
 	cp.Tables[tab.Key()] = &t
 	return &cp
+}
+
+// addColumnRewrite is an ADD COLUMN that fills every existing row: it
+// rewrites the table under ACCESS EXCLUSIVE.
+func addColumnRewrite(t relName, why, do string) asWritten {
+	return asWritten{rule: RuleAddColumnRewrite, lock: plans.LockAccessExclusive, table: t, held: heldRewrite, impact: plans.ImpactRewrite, why: why, do: do}
+}
+
+// naive: instant with no default or a non-volatile one (PostgreSQL 11+);
+// a volatile default rewrites the table, NOT NULL without a default fails
+// on any row; inline constraints answer for themselves.
+func (op *addColumn) naive(ctx *naiveContext) asWritten {
+	if ctx.isNew(op.table) || op.exists {
+		return asWritten{}
+	}
+	self := safeLock(plans.LockAccessExclusive, op.table)
+	rewrite := func(why string) asWritten {
+		return addColumnRewrite(op.table, why, fmt.Sprintf("add %s without a default, SET DEFAULT for new rows, then backfill existing rows in batches (`cutover plan`)", op.name))
+	}
+	switch {
+	case op.def != "" && len(op.unknownFn) > 0:
+		self = rewrite(fmt.Sprintf("cutover does not know %s and takes it for volatile, which gives every existing row its own value (if it is immutable or stable, the statement is safe: suppress this with a cutover:ignore comment)", strings.Join(op.unknownFn, ", ")))
+	case op.def != "" && op.volatile:
+		self = rewrite(fmt.Sprintf("the default %s is volatile, so every existing row gets its own value", op.def))
+	case op.def != "" && ctx.serverVersion() > 0 && ctx.serverVersion() < 110000:
+		self = rewrite("before PostgreSQL 11 ADD COLUMN writes any default into every existing row")
+	case op.notNull && op.def == "":
+		self = asWritten{rule: RuleAddColumnNotNull, lock: plans.LockAccessExclusive, table: op.table, held: heldInstant,
+			why: fmt.Sprintf("%s is NOT NULL without a default: PostgreSQL refuses the statement as soon as %s has a row", op.name, op.table),
+			do:  fmt.Sprintf("add %s nullable (or with a constant default), fill it, then SET NOT NULL through a validated CHECK (`cutover plan`)", op.name)}
+	}
+	all := []asWritten{self}
+	for _, e := range op.extra {
+		all = append(all, e.naive(ctx))
+	}
+	return firstUnsafe(all...)
 }
 
 func (op *addColumn) plan(b *builder) error {

@@ -67,6 +67,9 @@ func (op *addEnumValue) validate(s *schema.Schema) error {
 	return nil
 }
 
+// naive: locks no table and rewrites nothing.
+func (op *addEnumValue) naive(ctx *naiveContext) asWritten { return asWritten{} }
+
 func (op *addEnumValue) plan(b *builder) error {
 	if op.exists {
 		b.warn("Enum type %s already has the value %s, so ADD VALUE IF NOT EXISTS does nothing; the plan has no step for it.", op.typ, literal(op.stmt.NewVal))

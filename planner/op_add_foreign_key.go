@@ -133,6 +133,27 @@ func leadingIndex(t *schema.Table, cols []string) bool {
 	return false
 }
 
+// naive: SHARE ROW EXCLUSIVE on both tables while every row is checked,
+// unless NOT VALID (then for an instant).
+func (op *addForeignKey) naive(ctx *naiveContext) asWritten {
+	switch {
+	case ctx.isNew(op.table) && ctx.isNew(op.ref):
+		return asWritten{}
+	case ctx.isNew(op.table):
+		// Nothing to check, but the referenced table is locked.
+		return safeLock(plans.LockShareRowExclusive, op.ref)
+	case op.con.SkipValidation:
+		return safeLock(plans.LockShareRowExclusive, op.table)
+	}
+	a := asWritten{rule: RuleAddForeignKey, lock: plans.LockShareRowExclusive, table: op.table, impact: plans.ImpactScan,
+		held: fmt.Sprintf("and on %s while it checks every row: writes to both tables wait until it ends", op.ref),
+		do:   "add it NOT VALID (instant; index the referencing columns concurrently first if none leads with them), then VALIDATE CONSTRAINT in a later transaction (`cutover plan`)"}
+	if op.tab != nil && op.tab.Partitioned {
+		a.do = "PostgreSQL cannot add it NOT VALID to a partitioned table: pre-check for orphan rows and add it in a quiet moment (`cutover plan` writes the pre-check)"
+	}
+	return a
+}
+
 func (op *addForeignKey) plan(b *builder) error {
 	b.touch(op.table)
 	b.touch(op.ref)

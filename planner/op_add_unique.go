@@ -131,6 +131,32 @@ func (op *addUnique) validate(s *schema.Schema) error {
 	return nil
 }
 
+// naive: builds the unique index under ACCESS EXCLUSIVE, unless USING
+// INDEX; a primary key also proves its columns NOT NULL, with a scan
+// unless they are (or a validated CHECK proves them).
+func (op *addUnique) naive(ctx *naiveContext) asWritten {
+	if ctx.isNew(op.table) {
+		return asWritten{}
+	}
+	var scan []string
+	for _, c := range op.nullable {
+		if !ctx.notNullProven(op.table, c) {
+			scan = append(scan, c)
+		}
+	}
+	switch {
+	case op.con.Indexname == "":
+		return asWritten{rule: RuleAddUnique, lock: plans.LockAccessExclusive, table: op.table, impact: plans.ImpactScan,
+			held: "while it builds the unique index (a primary key also scans for NULLs): no read or write of the table until it ends",
+			do:   fmt.Sprintf("CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT ... %s USING INDEX, instant (`cutover plan`)", op.kind())}
+	case len(scan) > 0:
+		return asWritten{rule: RuleAddUnique, lock: plans.LockAccessExclusive, table: op.table, held: heldScan, impact: plans.ImpactScan,
+			why: fmt.Sprintf("the primary key makes %s NOT NULL, which PostgreSQL proves by scanning the table", strings.Join(scan, ", ")),
+			do:  "make the columns NOT NULL first through a validated CHECK (see CUT009), then add the primary key USING INDEX (`cutover plan`)"}
+	}
+	return safeLock(plans.LockAccessExclusive, op.table)
+}
+
 func (op *addUnique) plan(b *builder) error {
 	b.touch(op.table)
 	if op.tab == nil && op.primary {

@@ -252,6 +252,24 @@ func (op *batchedDML) validate(s *schema.Schema) error {
 	return nil
 }
 
+// naive: one long transaction over every matching row.
+func (op *batchedDML) naive(ctx *naiveContext) asWritten {
+	if ctx.isNew(op.table) {
+		return asWritten{}
+	}
+	return bulkDML(op.table)
+}
+
+// bulkDML is what a single UPDATE or DELETE of an existing table does; it
+// also describes the ones cutover cannot batch (see dispatch.go).
+func bulkDML(t relName) asWritten {
+	return asWritten{rule: RuleBulkDML, lock: plans.LockRowExclusive, table: t,
+		held:  "(reads and writes go on) and locks every row it changes until it commits: writes to those rows wait",
+		why:   "one transaction writes all its WAL at once (replica lag) and rolls everything back if it fails late",
+		extra: []plans.HazardType{plans.HazardHeavyWrite},
+		do:    "run it in keyset batches of short transactions, outside the schema migration (`cutover plan` batches it)"}
+}
+
 func (op *batchedDML) plan(b *builder) error {
 	b.touch(op.table)
 	t := op.table

@@ -65,6 +65,10 @@ type changeType struct {
 	canonType string // new type in the schema model's form
 	collate   bool
 	using     *pg_query.Node // nil without USING
+	// castUsing is a USING that only casts the column to the new type,
+	// set aside as no USING; validate puts it back when the cast is not an
+	// assignment cast (text to integer: USING col::integer is needed).
+	castUsing *pg_query.Node
 
 	// From the schema (nil without one).
 	s    *schema.Schema
@@ -110,7 +114,7 @@ func newChangeType(si stmtInfo, t relName, col string, def *pg_query.ColumnDef) 
 			return nil, si.invalid("a USING expression cannot contain a subquery (PostgreSQL refuses it)")
 		}
 		if op.plainUsing() {
-			op.using = nil
+			op.castUsing, op.using = op.using, nil
 		}
 	}
 	op.changes = []*columnChange{{table: t, col: col, using: op.using}}
@@ -156,6 +160,9 @@ func (op *changeType) validate(s *schema.Schema) error {
 	}
 	if main.oldType.equal(op.newType) && !op.collate && op.using == nil {
 		return op.si.invalid(fmt.Sprintf("column %s of %s already has type %s", op.col, op.table, main.column.Type))
+	}
+	if op.using == nil && op.castUsing != nil && needsUsing(s, main.oldType, op.newType) {
+		op.using, main.using = op.castUsing, op.castUsing
 	}
 	if op.using == nil && needsUsing(s, main.oldType, op.newType) {
 		return op.si.invalid(fmt.Sprintf("column %s of type %s cannot be cast automatically to type %s (PostgreSQL refuses it too): add USING %s::%s, or an expression computing the new value",
@@ -290,6 +297,23 @@ func indexOf(list []string, s string) int {
 		}
 	}
 	return -1
+}
+
+// naive: a binary-coercible change only touches the catalog; any other
+// rewrites the table and its indexes under ACCESS EXCLUSIVE.
+func (op *changeType) naive(ctx *naiveContext) asWritten {
+	switch {
+	case ctx.isNew(op.table):
+		return asWritten{}
+	case op.safe:
+		return safeLock(plans.LockAccessExclusive, op.table)
+	}
+	a := asWritten{rule: RuleChangeType, lock: plans.LockAccessExclusive, table: op.table, held: heldRewrite, impact: plans.ImpactRewrite,
+		do: fmt.Sprintf("add a %s column, sync it with a trigger, backfill it in batches, then swap in one short transaction (`cutover plan`)", op.typeSQL)}
+	if op.s == nil {
+		a.why = "without a schema cutover cannot tell whether this type change is binary-coercible (only those rewrite nothing); check with --schema or --db to know"
+	}
+	return a
 }
 
 func (op *changeType) plan(b *builder) error {

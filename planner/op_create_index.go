@@ -116,6 +116,26 @@ func requireLeafPartitions(si stmtInfo, s *schema.Schema, tab *schema.Table) err
 	return nil
 }
 
+// naive: SHARE for the whole build (writes wait), unless CONCURRENTLY, or
+// ON ONLY a partitioned table (catalog only).
+func (op *createIndex) naive(ctx *naiveContext) asWritten {
+	switch {
+	case ctx.isNew(op.table) || op.exists:
+		return asWritten{}
+	case op.stmt.Concurrent:
+		return safeLock(plans.LockShareUpdateExclusive, op.table)
+	case !op.stmt.Relation.Inh && (op.tab == nil || op.tab.Partitioned):
+		return safeLock(plans.LockShare, op.table)
+	}
+	a := asWritten{rule: RuleCreateIndex, lock: plans.LockShare, table: op.table, impact: plans.ImpactScan,
+		held: "for the whole build: reads go on, but every INSERT, UPDATE and DELETE waits until the index is built",
+		do:   "CREATE INDEX CONCURRENTLY, alone, outside a transaction block"}
+	if op.tab != nil && op.tab.Partitioned {
+		a.do = "a partitioned table cannot build an index CONCURRENTLY: create it ON ONLY the parent, CONCURRENTLY on each partition, then ATTACH each (`cutover plan`)"
+	}
+	return a
+}
+
 func (op *createIndex) plan(b *builder) error {
 	if op.exists {
 		b.warn("Index %s already exists, so CREATE INDEX IF NOT EXISTS does nothing; the plan has no step for it. Check that the existing index is valid and has the definition you want.", op.table.sibling(op.stmt.Idxname))

@@ -182,6 +182,21 @@ func partitionKeyUses(key, col string) (bool, error) {
 	return found, nil
 }
 
+// naive: instant, but running releases that use the column fail, and its
+// data is gone.
+func (op *dropColumn) naive(ctx *naiveContext) asWritten {
+	switch {
+	case ctx.isNew(op.table):
+		return asWritten{}
+	case op.missing:
+		return safeLock(plans.LockAccessExclusive, op.table)
+	}
+	return asWritten{rule: RuleDropColumn, lock: plans.LockAccessExclusive, table: op.table, held: heldInstant,
+		breaks: fmt.Sprintf("every running release that still reads or writes %s (or selects * into a model that has it) fails from the moment it commits", op.col),
+		loss:   fmt.Sprintf("the values of %s.%s are gone for good: there is no rollback but a restore", op.table, op.col),
+		do:     fmt.Sprintf("release the application that no longer uses %s first, then drop it in a later migration (`cutover plan` orders both)", op.col)}
+}
+
 func (op *dropColumn) plan(b *builder) error {
 	if op.missing {
 		b.warn("Column %s does not exist in %s: DROP COLUMN IF EXISTS changes nothing.", op.col, op.table)

@@ -34,6 +34,8 @@ type dropIndex struct {
 	si       stmtInfo
 	names    []relName
 	ifExists bool
+	// concurrent is set when the input already says CONCURRENTLY.
+	concurrent bool
 
 	// From the schema, per name (nil entries when unknown).
 	tabs    []*schema.Table
@@ -44,7 +46,7 @@ func newDropIndex(si stmtInfo, d *pg_query.DropStmt) (operation, error) {
 	if d.Behavior == pg_query.DropBehavior_DROP_CASCADE {
 		return nil, si.unsupported("DROP INDEX ... CASCADE cannot run CONCURRENTLY; drop what depends on the index first, then the index")
 	}
-	op := &dropIndex{si: si, ifExists: d.MissingOk}
+	op := &dropIndex{si: si, ifExists: d.MissingOk, concurrent: d.Concurrent}
 	for _, o := range d.Objects {
 		r, err := objectRel(si, o.GetList().GetItems())
 		if err != nil {
@@ -100,6 +102,34 @@ func fkNeedingIndex(s *schema.Schema, tab *schema.Table, ix *schema.Index) *sche
 		}
 	}
 	return nil
+}
+
+// naive: ACCESS EXCLUSIVE on the index's table, unless CONCURRENTLY; a
+// partitioned table's index can only be dropped that way.
+func (op *dropIndex) naive(ctx *naiveContext) asWritten {
+	var all []asWritten
+	for i, n := range op.names {
+		tab := op.tabs[i]
+		if ctx.schema != nil && tab == nil {
+			continue // absent (IF EXISTS)
+		}
+		a := asWritten{lock: plans.LockAccessExclusive, where: "the table of index " + n.String()}
+		if tab != nil {
+			a.table, a.where = tableRel(tab), ""
+			if ctx.isNew(a.table) {
+				continue
+			}
+		}
+		switch {
+		case op.concurrent:
+			a.lock = plans.LockShareUpdateExclusive
+		case tab == nil || !tab.Partitioned:
+			a.rule, a.held = RuleDropIndex, heldInstant
+			a.do = "DROP INDEX CONCURRENTLY, alone, outside a transaction block"
+		}
+		all = append(all, a)
+	}
+	return firstUnsafe(all...)
 }
 
 func (op *dropIndex) plan(b *builder) error {

@@ -53,6 +53,14 @@ func (op *dropNotNull) validate(s *schema.Schema) error {
 	return nil
 }
 
+// naive: catalog only, under a brief ACCESS EXCLUSIVE.
+func (op *dropNotNull) naive(ctx *naiveContext) asWritten {
+	if ctx.isNew(op.table) {
+		return asWritten{}
+	}
+	return safeLock(plans.LockAccessExclusive, op.table)
+}
+
 func (op *dropNotNull) plan(b *builder) error {
 	if op.column != nil && !op.column.NotNull {
 		b.warn("Column %s of %s is already nullable: DROP NOT NULL changes nothing.", op.col, op.table)

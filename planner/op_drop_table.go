@@ -118,6 +118,22 @@ func dependents(fks []schema.FKRef, views []*schema.View) string {
 	return strings.Join(parts, ", ")
 }
 
+// naive: instant and final: running releases that use the table fail, and
+// its rows are gone.
+func (op *dropTable) naive(ctx *naiveContext) asWritten {
+	for i, n := range op.names {
+		if ctx.isNew(n) || (ctx.schema != nil && op.tabs[i] == nil) {
+			// New and empty, or absent (IF EXISTS).
+			continue
+		}
+		return asWritten{rule: RuleDropTable, lock: plans.LockAccessExclusive, table: n, held: heldInstant,
+			breaks: fmt.Sprintf("every running release that still uses %s fails from the moment it commits", n),
+			loss:   fmt.Sprintf("every row of %s is gone for good: there is no rollback but a restore", n),
+			do:     "release the application that stops using it, rename it aside, wait, then drop it in a later migration (`cutover plan`)"}
+	}
+	return asWritten{}
+}
+
 func (op *dropTable) plan(b *builder) error {
 	for i, t := range op.names {
 		if b.schema != nil && op.tabs[i] == nil {

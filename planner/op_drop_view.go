@@ -104,6 +104,19 @@ func containsRel(names []relName, key string) bool {
 	return false
 }
 
+// naive: instant, but running releases that query the view fail.
+func (op *dropView) naive(ctx *naiveContext) asWritten {
+	for i, n := range op.names {
+		if ctx.schema != nil && op.views[i] == nil {
+			continue // absent (IF EXISTS)
+		}
+		return asWritten{rule: RuleDropView, lock: plans.LockAccessExclusive, table: n, held: heldInstant,
+			breaks: fmt.Sprintf("every running release that still queries the %s %s fails from the moment it commits", op.kind(), n),
+			do:     "release the application that stops using it first, then drop it in a later migration (`cutover plan`)"}
+	}
+	return asWritten{}
+}
+
 func (op *dropView) plan(b *builder) error {
 	kw := "VIEW"
 	if op.materialized {

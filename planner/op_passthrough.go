@@ -210,6 +210,64 @@ func (op *passthrough) validateRename(s *schema.Schema, r *pg_query.RenameStmt) 
 	return nil
 }
 
+// naive: what each passthrough statement locks. Creating something new
+// locks nothing anyone uses, but PARTITION OF locks the parent and
+// REFERENCES the referenced table; renaming a view or sequence breaks the
+// releases that use the old name; SET TABLESPACE rewrites.
+func (op *passthrough) naive(ctx *naiveContext) asWritten {
+	switch op.class {
+	case passthroughValidate:
+		return safeLock(plans.LockShareUpdateExclusive, op.table)
+	case passthroughNew:
+		if op.exists {
+			return asWritten{}
+		}
+		if cs := op.node.GetCreateStmt(); cs != nil {
+			if cs.Partbound != nil && len(cs.InhRelations) == 1 {
+				if parent := rel(cs.InhRelations[0].GetRangeVar()); !ctx.isNew(parent) {
+					return safeLock(plans.LockAccessExclusive, parent)
+				}
+				return asWritten{}
+			}
+			for _, r := range referencedTables(op.node) {
+				if !ctx.isNew(r) {
+					return safeLock(plans.LockShareRowExclusive, r)
+				}
+			}
+		}
+		if vs := op.node.GetViewStmt(); vs != nil && vs.Replace && (op.oldView != nil || ctx.schema == nil) {
+			return safeLock(plans.LockAccessExclusive, op.table)
+		}
+		return asWritten{}
+	}
+	if ctx.isNew(op.table) || op.exists {
+		return asWritten{}
+	}
+	if r := op.node.GetRenameStmt(); r != nil {
+		switch r.RenameType {
+		case pg_query.ObjectType_OBJECT_INDEX:
+			a := safeLock(plans.LockShareUpdateExclusive, op.table)
+			if op.index != nil {
+				a.table = tableRel(op.index)
+			}
+			return a
+		case pg_query.ObjectType_OBJECT_VIEW, pg_query.ObjectType_OBJECT_SEQUENCE:
+			kind := strings.ToLower(strings.TrimPrefix(r.RenameType.String(), "OBJECT_"))
+			return asWritten{rule: RuleRenameRelation, lock: plans.LockAccessExclusive, table: op.table, held: heldInstant,
+				breaks: fmt.Sprintf("every running release that still uses the %s %s fails from the moment it commits", kind, op.table),
+				do:     fmt.Sprintf("release the application that uses %s first, or keep both names meanwhile (a view over the renamed one)", r.Newname)}
+		}
+	}
+	if at := op.node.GetAlterTableStmt(); at != nil {
+		for _, c := range at.Cmds {
+			if cmd := c.GetAlterTableCmd(); cmd != nil && cmd.Subtype == pg_query.AlterTableType_AT_SetTableSpace {
+				return rewriteUnderLock(op.table, plans.LockAccessExclusive, "SET TABLESPACE copies the whole relation", "move it with an online tool (pg_repack --tablespace) instead")
+			}
+		}
+	}
+	return safeLock(plans.LockAccessExclusive, op.table)
+}
+
 func (op *passthrough) plan(b *builder) error {
 	step := plans.Step{
 		ID:            "run",

@@ -68,6 +68,17 @@ func (op *renameColumn) functionName() relName {
 	return op.table.sibling(shortName("cutover_sync", op.table.Name, op.from, op.to))
 }
 
+// naive: the rename itself is instant, but every running release that
+// still says the old name fails from the moment it commits.
+func (op *renameColumn) naive(ctx *naiveContext) asWritten {
+	if ctx.isNew(op.table) {
+		return asWritten{}
+	}
+	return asWritten{rule: RuleRenameColumn, lock: plans.LockAccessExclusive, table: op.table, held: heldInstant,
+		breaks: fmt.Sprintf("every running release that still uses %s.%s fails from the moment it commits, until the release using %s is out everywhere", op.table, op.from, op.to),
+		do:     fmt.Sprintf("rename it in the application only, or let `cutover plan` add %s as a synced copy, backfill it and swap after the release", op.to)}
+}
+
 func (op *renameColumn) plan(b *builder) error {
 	if err := b.requireSettled(op.si, op.table, "rename", op.from); err != nil {
 		return err

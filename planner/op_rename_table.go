@@ -54,6 +54,17 @@ func (op *renameTable) validate(s *schema.Schema) error {
 	return nil
 }
 
+// naive: instant, but every running release that still says the old name
+// fails from the moment it commits.
+func (op *renameTable) naive(ctx *naiveContext) asWritten {
+	if ctx.isNew(op.table) {
+		return asWritten{}
+	}
+	return asWritten{rule: RuleRenameRelation, lock: plans.LockAccessExclusive, table: op.table, held: heldInstant,
+		breaks: fmt.Sprintf("every running release that still uses %s fails from the moment it commits, until the release using %s is out everywhere", op.table, op.to),
+		do:     fmt.Sprintf("rename it and create an updatable view %s over %s in the same transaction; drop the view once no release uses the old name (`cutover plan`)", op.table, op.to)}
+}
+
 func (op *renameTable) plan(b *builder) error {
 	oldRel, newRel := op.table, op.table.sibling(op.to)
 	if b.isNew(oldRel) {

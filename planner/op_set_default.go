@@ -66,6 +66,20 @@ func (op *setDefault) validate(s *schema.Schema) error {
 	return nil
 }
 
+// naive: catalog only, under a brief ACCESS EXCLUSIVE; but dropping the
+// default of a NOT NULL column breaks the INSERTs that rely on it.
+func (op *setDefault) naive(ctx *naiveContext) asWritten {
+	switch {
+	case ctx.isNew(op.table):
+		return asWritten{}
+	case op.expr == "" && op.column != nil && op.column.NotNull && op.column.Default != "":
+		return asWritten{rule: RuleDropDefaultNotNull, lock: plans.LockAccessExclusive, table: op.table, held: heldInstant,
+			breaks: fmt.Sprintf("every INSERT of a running release that leaves %s out fails from the moment it commits (%s is NOT NULL)", op.col, op.col),
+			do:     fmt.Sprintf("release the application that always writes %s first, then drop the default in a later migration (`cutover plan`)", op.col)}
+	}
+	return safeLock(plans.LockAccessExclusive, op.table)
+}
+
 func (op *setDefault) plan(b *builder) error {
 	b.touch(op.table)
 	t, c := op.table.quoted(), ident(op.col)

@@ -49,6 +49,19 @@ func (op *setNotNull) validate(s *schema.Schema) error {
 	return nil
 }
 
+// naive: scans the whole table under ACCESS EXCLUSIVE, unless a validated
+// CHECK (c IS NOT NULL) proves the column NOT NULL (PostgreSQL 12+).
+func (op *setNotNull) naive(ctx *naiveContext) asWritten {
+	switch {
+	case ctx.isNew(op.table):
+		return asWritten{}
+	case op.column != nil && op.column.NotNull, ctx.notNullProven(op.table, op.col):
+		return safeLock(plans.LockAccessExclusive, op.table)
+	}
+	return asWritten{rule: RuleSetNotNull, lock: plans.LockAccessExclusive, table: op.table, held: heldScan, impact: plans.ImpactScan,
+		do: fmt.Sprintf("ADD CHECK (%s IS NOT NULL) NOT VALID, VALIDATE it in a later transaction, then SET NOT NULL (no scan) and drop the check (`cutover plan`)", ident(op.col))}
+}
+
 func (op *setNotNull) plan(b *builder) error {
 	if op.column != nil && op.column.NotNull {
 		b.warn("Column %s of %s is already NOT NULL: SET NOT NULL changes nothing.", op.col, op.table)

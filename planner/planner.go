@@ -39,6 +39,11 @@ type operation interface {
 	validate(s *schema.Schema) error
 	// plan contributes the operation's steps, releases and warnings.
 	plan(b *builder) error
+	// naive says what the statement does when run as written: the lock
+	// it takes and, when that is unsafe, the rule it breaks and why (see
+	// naive.go). It is called after validate (when there is a schema)
+	// and before plan.
+	naive(ctx *naiveContext) asWritten
 }
 
 // stmtInfo locates the statement an operation came from, for errors.
@@ -49,6 +54,25 @@ type stmtInfo struct {
 
 func (si stmtInfo) unsupported(reason string) error {
 	return &UnsupportedError{Statement: short(si.text), Line: si.line, Reason: reason}
+}
+
+// unsafe refuses a statement that is unsafe as written and that cutover
+// has no plan for; a says what it does, for the checker.
+func (si stmtInfo) unsafe(a asWritten, reason string) error {
+	return &UnsupportedError{Statement: short(si.text), Line: si.line, Reason: reason, naive: &a}
+}
+
+// withNaive adds what the statement does as written to an
+// *UnsupportedError that does not say it yet (a statement cutover cannot
+// plan is still unsafe as written); other errors are returned as they are.
+func withNaive(err error, a asWritten) error {
+	var ue *UnsupportedError
+	if errors.As(err, &ue) && ue.naive == nil {
+		c := *ue
+		c.naive = &a
+		return &c
+	}
+	return err
 }
 
 func (si stmtInfo) invalid(reason string) error {
@@ -66,8 +90,14 @@ func Plan(sql string, opts Options) (*plans.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := newBuilder(opts.Schema, opts)
-	if opts.Schema == nil {
+	return planOps(sql, opts.Schema, planned, opts)
+}
+
+// planOps plans operations prepared from sql against base, the schema the
+// plan starts from (nil for none).
+func planOps(sql string, base *schema.Schema, planned []plannedOp, opts Options) (*plans.Plan, error) {
+	b := newBuilder(base, opts)
+	if base == nil {
 		b.assume("Planned without a schema: tables, columns and types are assumed to exist as the statements say; pass --schema or --db to have them checked.")
 		b.assume("Unqualified table names are in schema public.")
 	}

@@ -1,0 +1,6 @@
+-- migrate:up transaction:false
+CREATE UNIQUE INDEX CONCURRENTLY orders_note_key ON orders (note); -- ok: CUT013 CUT101
+DROP INDEX CONCURRENTLY orders_total_idx; -- ok: CUT014
+
+-- migrate:down
+DROP INDEX orders_note_key;

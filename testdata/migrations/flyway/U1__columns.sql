@@ -1,0 +1,2 @@
+-- Undo migrations are not checked.
+DROP TABLE users;

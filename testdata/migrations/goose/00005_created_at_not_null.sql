@@ -1,0 +1,20 @@
+-- +goose Up
+-- The check added NOT VALID in 00002 is validated in a transaction of its
+-- own: SET NOT NULL then needs no scan.
+SET lock_timeout = '2s';
+ALTER TABLE users VALIDATE CONSTRAINT users_created_at_not_null; -- ok: CUT102
+ALTER TABLE users ALTER COLUMN created_at SET NOT NULL; -- ok: CUT009
+
+-- +goose StatementBegin
+CREATE FUNCTION touch_created_at() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.created_at := coalesce(NEW.created_at, now());
+  RETURN NEW;
+END;
+$$;
+-- +goose StatementEnd
+
+-- +goose Down
+-- +goose StatementBegin
+DROP FUNCTION touch_created_at();
+-- +goose StatementEnd
