@@ -242,7 +242,7 @@ func (b *builder) build(input string) (*plans.Plan, error) {
 
 // dbInstructions tells the operator how a db deploy is run.
 func dbInstructions(steps []plans.Step) []string {
-	out := []string{"Run each step in its own short transaction with a short lock_timeout (for example `SET lock_timeout = '250ms'`), and retry with backoff when it times out: a step waiting for its lock makes every later query on the table wait too."}
+	out := []string{"Run with `cutover apply`, which runs each step in its own short transaction with a short lock_timeout and retries with backoff when it times out. By hand: `SET lock_timeout = '250ms'` first and retry on timeout, because a step waiting for its lock makes every later query on the table wait too."}
 	for _, s := range steps {
 		if !s.Transactional {
 			out = append(out, "Steps marked \"outside a transaction\" cannot run inside BEGIN ... COMMIT; run each of their statements on its own.")
