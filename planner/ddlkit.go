@@ -273,6 +273,26 @@ func validateConstraintSQL(t relName, name string) string {
 // noUndo is the rollback of a step that changes nothing that needs undoing.
 func noUndo(why string) string { return "SELECT 1 /* " + why + " */" }
 
+// precheck is a read-only step that runs query, whose result must be zero
+// or true, before a change that would fail (or, NOT VALID, start rejecting
+// writes) on data that does not fit; its gate is the same query, so the
+// plan stops until the data is fixed. scan says what the query reads.
+func precheck(id, summary string, t relName, query, gate, scan string) plans.Step {
+	return plans.Step{
+		ID:            id,
+		Summary:       summary,
+		SQL:           query,
+		Rollback:      noUndo("a read-only check"),
+		Lock:          plans.LockAccessShare,
+		Table:         t.String(),
+		Transactional: true,
+		Rewrite:       plans.ImpactScan,
+		Gate:          &plans.Gate{Description: gate, SQL: query},
+		Hazards: []plans.Hazard{{Type: plans.HazardTableScan,
+			Message: scan + "; nothing is locked against the application"}},
+	}
+}
+
 // indexValidGate checks that a concurrently built index is valid: a failed
 // or interrupted build leaves an INVALID index behind (which IF NOT EXISTS
 // then wrongly accepts).

@@ -33,22 +33,10 @@ func notNullCheckName(t relName, col string) string {
 // column still holds NULLs.
 func notNullPrecheck(t relName, col string) plans.Step {
 	q := fmt.Sprintf("SELECT NOT EXISTS (SELECT 1 FROM %s WHERE %s IS NULL)", t.quoted(), ident(col))
-	return plans.Step{
-		ID:            "check-no-nulls-" + col,
-		Summary:       fmt.Sprintf("Check that no row of %s has %s NULL", t, col),
-		SQL:           q,
-		Rollback:      noUndo("a read-only check"),
-		Lock:          plans.LockAccessShare,
-		Table:         t.String(),
-		Transactional: true,
-		Rewrite:       plans.ImpactScan,
-		Gate: &plans.Gate{
-			Description: fmt.Sprintf("no row of %s has %s NULL; if some do, set a value in them (cutover plan an UPDATE ... WHERE %s IS NULL) and run the gate again", t, col, col),
-			SQL:         q,
-		},
-		Hazards: []plans.Hazard{{Type: plans.HazardTableScan,
-			Message: "reads the table until it finds a NULL (the whole table when there is none); nothing is locked against the application"}},
-	}
+	return precheck("check-no-nulls-"+col,
+		fmt.Sprintf("Check that no row of %s has %s NULL", t, col), t, q,
+		fmt.Sprintf("no row of %s has %s NULL; if some do, set a value in them (cutover plan an UPDATE ... WHERE %s IS NULL) and run the gate again", t, col, col),
+		"reads the table until it finds a NULL (the whole table when there is none)")
 }
 
 // notNullCheckSteps returns the ADD CHECK ... NOT VALID and VALIDATE steps.

@@ -105,22 +105,10 @@ func (op *addCheck) plan(b *builder) error {
 	}
 	q := fmt.Sprintf("SELECT count(*) FROM %s WHERE %s", t.quoted(), notExpr)
 	if !op.con.SkipValidation {
-		b.add(ds, plans.Step{
-			ID:            "check-violations-" + name,
-			Summary:       fmt.Sprintf("Count the rows of %s that violate the new check %s", t, name),
-			SQL:           q,
-			Rollback:      noUndo("a read-only check"),
-			Lock:          plans.LockAccessShare,
-			Table:         t.String(),
-			Transactional: true,
-			Rewrite:       plans.ImpactScan,
-			Gate: &plans.Gate{
-				Description: fmt.Sprintf("no row of %s violates %s; if the gate counts some, fix those rows (cutover plan an UPDATE) and run it again", t, name),
-				SQL:         q,
-			},
-			Hazards: []plans.Hazard{{Type: plans.HazardTableScan,
-				Message: "reads the whole table; nothing is locked against the application"}},
-		})
+		b.add(ds, precheck("check-violations-"+name,
+			fmt.Sprintf("Count the rows of %s that violate the new check %s", t, name), t, q,
+			fmt.Sprintf("no row of %s violates %s; if the gate counts some, fix those rows (cutover plan an UPDATE) and run it again", t, name),
+			"reads the whole table"))
 	}
 
 	con := proto.Clone(op.con).(*pg_query.Constraint)

@@ -352,22 +352,10 @@ func (op *addForeignKey) orphanPrecheck(name string) plans.Step {
 	}
 	q := fmt.Sprintf("SELECT count(*) FROM %s AS c LEFT JOIN %s AS p ON %s WHERE %s AND p.%s IS NULL",
 		op.table.quoted(), op.ref.quoted(), strings.Join(on, " AND "), checked, ident(op.refCols[0]))
-	return plans.Step{
-		ID:            "check-orphans-" + name,
-		Summary:       fmt.Sprintf("Count the rows of %s whose (%s) matches no row of %s", op.table, strings.Join(op.cols, ", "), op.ref),
-		SQL:           q,
-		Rollback:      noUndo("a read-only check"),
-		Lock:          plans.LockAccessShare,
-		Table:         op.table.String(),
-		Transactional: true,
-		Rewrite:       plans.ImpactScan,
-		Gate: &plans.Gate{
-			Description: fmt.Sprintf("no row of %s references a missing row of %s; if the gate counts some, fix or delete them and run it again", op.table, op.ref),
-			SQL:         q,
-		},
-		Hazards: []plans.Hazard{{Type: plans.HazardTableScan,
-			Message: fmt.Sprintf("reads the whole of %s and joins it to %s; nothing is locked against the application", op.table, op.ref)}},
-	}
+	return precheck("check-orphans-"+name,
+		fmt.Sprintf("Count the rows of %s whose (%s) matches no row of %s", op.table, strings.Join(op.cols, ", "), op.ref), op.table, q,
+		fmt.Sprintf("no row of %s references a missing row of %s; if the gate counts some, fix or delete them and run it again", op.table, op.ref),
+		fmt.Sprintf("reads the whole of %s and joins it to %s", op.table, op.ref))
 }
 
 // sortedCopy returns the names sorted, leaving the list as it is.

@@ -290,22 +290,10 @@ func (op *addUnique) duplicatesPrecheck() plans.Step {
 		where = " WHERE " + strings.Join(conds, " AND ")
 	}
 	q := fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s%s GROUP BY %s HAVING count(*) > 1) AS dup", t.quoted(), where, keys)
-	return plans.Step{
-		ID:            "check-duplicates-" + strings.Join(op.keys, "-"),
-		Summary:       fmt.Sprintf("Check that no two rows of %s share a key (%s): the unique build would fail on one", t, strings.Join(op.keys, ", ")),
-		SQL:           q,
-		Rollback:      noUndo("a read-only check"),
-		Lock:          plans.LockAccessShare,
-		Table:         t.String(),
-		Transactional: true,
-		Rewrite:       plans.ImpactScan,
-		Gate: &plans.Gate{
-			Description: fmt.Sprintf("no duplicate (%s) key in %s; if the gate counts some, remove or change the duplicates and run it again", strings.Join(op.keys, ", "), t),
-			SQL:         q,
-		},
-		Hazards: []plans.Hazard{{Type: plans.HazardTableScan,
-			Message: "reads and sorts the whole table (the key columns); nothing is locked against the application"}},
-	}
+	return precheck("check-duplicates-"+strings.Join(op.keys, "-"),
+		fmt.Sprintf("Check that no two rows of %s share a key (%s): the unique build would fail on one", t, strings.Join(op.keys, ", ")), t, q,
+		fmt.Sprintf("no duplicate (%s) key in %s; if the gate counts some, remove or change the duplicates and run it again", strings.Join(op.keys, ", "), t),
+		"reads and sorts the whole table (the key columns)")
 }
 
 // attachStep turns the index built under name into the constraint.
