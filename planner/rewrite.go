@@ -5,26 +5,12 @@ import (
 
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/cutover/cutover/pgtree"
 )
 
 // walk calls fn on every message of the parse tree below m, depth first.
-// pg_query's tree is protobuf, so one reflective walk reaches every node
-// kind without a hand-written visitor per type.
-func walk(m protoreflect.Message, fn func(protoreflect.Message)) {
-	fn(m)
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		switch {
-		case fd.IsList() && fd.Message() != nil:
-			l := v.List()
-			for i := 0; i < l.Len(); i++ {
-				walk(l.Get(i).Message(), fn)
-			}
-		case fd.Message() != nil && !fd.IsMap():
-			walk(v.Message(), fn)
-		}
-		return true
-	})
-}
+func walk(m protoreflect.Message, fn func(protoreflect.Message)) { pgtree.Walk(m, fn) }
 
 // renameColumnRefs rewrites, in place, every unqualified or
 // relation-qualified reference to column from into to: column references

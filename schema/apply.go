@@ -25,6 +25,8 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/cutover/cutover/pgtree"
 )
 
 // Clone returns a deep copy of the schema: nothing is shared with s.
@@ -889,7 +891,7 @@ func indexUses(ix *Index, col string) bool {
 		return false
 	}
 	used := false
-	walkAll(tree.Stmts[0].Stmt.ProtoReflect(), func(m protoreflect.Message) {
+	pgtree.Walk(tree.Stmts[0].Stmt.ProtoReflect(), func(m protoreflect.Message) {
 		switch x := m.Interface().(type) {
 		case *pg_query.IndexElem:
 			used = used || x.Name == col
@@ -928,25 +930,6 @@ func lastField(cr *pg_query.ColumnRef) string {
 		return ""
 	}
 	return cr.Fields[len(cr.Fields)-1].GetString_().GetSval()
-}
-
-// walkAll calls fn for m and every message below it.
-func walkAll(m protoreflect.Message, fn func(protoreflect.Message)) {
-	fn(m)
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if fd.Message() == nil || fd.IsMap() {
-			return true
-		}
-		if fd.IsList() {
-			list := v.List()
-			for i := 0; i < list.Len(); i++ {
-				walkAll(list.Get(i).Message(), fn)
-			}
-			return true
-		}
-		walkAll(v.Message(), fn)
-		return true
-	})
 }
 
 func (a *applier) drop(st *pg_query.DropStmt) error {
@@ -1242,7 +1225,7 @@ func rewriteExpr(expr string, fn func(protoreflect.Message) bool) (string, bool,
 	}
 	val := tree.Stmts[0].Stmt.GetSelectStmt().GetTargetList()[0].GetResTarget().GetVal()
 	changed := false
-	walkAll(val.ProtoReflect(), func(m protoreflect.Message) { changed = fn(m) || changed })
+	pgtree.Walk(val.ProtoReflect(), func(m protoreflect.Message) { changed = fn(m) || changed })
 	if !changed {
 		return expr, false, nil
 	}
@@ -1262,7 +1245,7 @@ func renameStrings(nodes []*pg_query.Node, from, to string) {
 // renameRefs renames the column from to to in the column references and
 // index elements below m whose last name is from.
 func renameRefs(m protoreflect.Message, from, to string) {
-	walkAll(m, func(m protoreflect.Message) {
+	pgtree.Walk(m, func(m protoreflect.Message) {
 		switch x := m.Interface().(type) {
 		case *pg_query.ColumnRef:
 			if lastField(x) == from {
@@ -1434,7 +1417,7 @@ func renameViewColumn(n *pg_query.Node, t *Table, from, to string) {
 	// Names under which the table is visible, and whether each query level
 	// reads it.
 	names := map[string]bool{}
-	walkAll(n.ProtoReflect(), func(m protoreflect.Message) {
+	pgtree.Walk(n.ProtoReflect(), func(m protoreflect.Message) {
 		if rv, ok := m.Interface().(*pg_query.RangeVar); ok && rangeKey(rv) == key {
 			if rv.Alias != nil {
 				names[rv.Alias.Aliasname] = true
@@ -1517,7 +1500,7 @@ func (a *applier) renameRelation(oldKey, name string) error {
 	}
 	var err error
 	renameRV := func(n *pg_query.Node) {
-		walkAll(n.ProtoReflect(), func(m protoreflect.Message) {
+		pgtree.Walk(n.ProtoReflect(), func(m protoreflect.Message) {
 			if rv, ok := m.Interface().(*pg_query.RangeVar); ok && rangeKey(rv) == oldKey {
 				rv.Relname = name
 			}
@@ -1600,7 +1583,7 @@ func (a *applier) renameRelation(oldKey, name string) error {
 // alias).
 func renameViewRelation(n *pg_query.Node, oldKey, oldName, name string) {
 	unaliased := false
-	walkAll(n.ProtoReflect(), func(m protoreflect.Message) {
+	pgtree.Walk(n.ProtoReflect(), func(m protoreflect.Message) {
 		if rv, ok := m.Interface().(*pg_query.RangeVar); ok && rangeKey(rv) == oldKey {
 			rv.Relname = name
 			unaliased = unaliased || rv.Alias == nil
@@ -1609,7 +1592,7 @@ func renameViewRelation(n *pg_query.Node, oldKey, oldName, name string) {
 	if !unaliased {
 		return
 	}
-	walkAll(n.ProtoReflect(), func(m protoreflect.Message) {
+	pgtree.Walk(n.ProtoReflect(), func(m protoreflect.Message) {
 		cr, ok := m.Interface().(*pg_query.ColumnRef)
 		if !ok || len(cr.Fields) < 2 {
 			return
