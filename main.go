@@ -3,11 +3,20 @@
 package main
 
 import (
+	_ "embed"
 	"os"
 
 	"github.com/cutover/cutover/cli"
 )
 
+// pagilaSchema is the bundled sample the terminal UI plans against when no
+// --schema is given: the pagila schema the tests use (see
+// testdata/pagila/LICENSE.txt), embedded so a newcomer needs no file.
+//
+//go:embed testdata/pagila/schema.sql
+var pagilaSchema string
+
 func main() {
-	os.Exit(cli.Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	sample := cli.Sample{Source: "pagila sample", Dump: pagilaSchema}
+	os.Exit(cli.Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, sample))
 }

@@ -37,8 +37,8 @@ func (e *exitError) Unwrap() error { return e.err }
 // Run runs the cutover command line with args (without the program name)
 // and returns the process exit code. Errors are printed to stderr as one
 // line, "cutover: ...", never with a usage dump.
-func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	root := newRoot()
+func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, sample Sample) int {
+	root := newRoot(sample)
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
@@ -56,7 +56,16 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return code
 }
 
-func newRoot() *cobra.Command {
+// Sample is the schema the terminal UI plans against when no --schema is
+// given: the bundled pagila sample, embedded by package main.
+type Sample struct {
+	// Source names it in plans ("pagila sample").
+	Source string
+	// Dump is pg_dump --schema-only output.
+	Dump string
+}
+
+func newRoot(sample Sample) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "cutover",
 		Short: "Zero-downtime PostgreSQL schema changes: naive DDL in, an expand/migrate/contract plan out",
@@ -73,6 +82,7 @@ keep the application running, and the application releases in between.`,
 	root.AddCommand(newPlanCmd(), newCheckCmd())
 	root.AddCommand(newApplyCmd(), newStatusCmd(), newRollbackCmd(), newExportCmd())
 	root.AddCommand(newWatchCmd())
+	addTUI(root, sample)
 	return root
 }
 
