@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cutover/cutover/db"
+	"github.com/cutover/cutover/db/monitor"
 	"github.com/cutover/cutover/plans"
 )
 
@@ -31,6 +33,10 @@ type applyFlags struct {
 	maxAttempts         int
 	maxRetryTime        time.Duration
 	batchSize           int
+	// The adaptive backfill (apply only; rollback leaves them zero).
+	throttle        db.ThrottleConfig
+	noThrottle      bool
+	monitorInterval time.Duration
 }
 
 const applyExitCodes = `Exit codes: 0 done, stopped at --through, or waiting for an application
@@ -106,8 +112,26 @@ only with --confirm-irreversible naming the step's table.
 	fl.BoolVar(&f.noUsageCheck, "no-usage-check", false, "run removals without the usage check (when pg_stat_statements is not available)")
 	fl.BoolVar(&f.skipTriggers, "skip-triggers", false, "backfill batches skip the table's triggers (SET LOCAL session_replication_role = replica; needs the privilege); default: they fire")
 	addLockFlags(cmd, &f)
-	fl.IntVar(&f.batchSize, "batch-size", db.DefaultBatchSize, "backfill: keys per batch")
+	fl.IntVar(&f.batchSize, "batch-size", db.DefaultBatchSize, "backfill: keys of the first batch (of every batch with --no-throttle)")
+	addThrottleFlags(cmd, &f)
 	return cmd
+}
+
+// addThrottleFlags adds the adaptive backfill's thresholds.
+func addThrottleFlags(cmd *cobra.Command, f *applyFlags) {
+	d := db.DefaultThrottle()
+	fl := cmd.Flags()
+	fl.DurationVar(&f.throttle.TargetBatch, "batch-target", d.TargetBatch, "backfill: how long one batch should take; the batch size adapts to it (a batch holds its rows' locks that long)")
+	fl.DurationVar(&f.throttle.LatencyBudget, "latency-budget", d.LatencyBudget, "backfill: slow down (half batches, 50% duty cycle) while the canary probe on the table is slower than this (0: off)")
+	fl.IntVar(&f.throttle.MaxLockWaiters, "max-lock-waiters", d.MaxLockWaiters, "backfill: pause while more application sessions than this wait longer than --max-lock-wait for a lock cutover holds (-1: off)")
+	fl.DurationVar(&f.throttle.MaxLockWait, "max-lock-wait", d.MaxLockWait, "backfill: a wait for a lock cutover holds longer than this counts as the application suffering")
+	fl.DurationVar(&f.throttle.MaxReplicaLag, "max-replica-lag", d.MaxReplicaLag, "backfill: pause while a replica lags more than this (0: off)")
+	fl.Int64Var(&f.throttle.MaxReplicaLagBytes, "max-replica-lag-bytes", d.MaxReplicaLagBytes, "backfill: pause while a replica is more than this many WAL bytes behind (0: off)")
+	fl.IntVar(&f.throttle.MinBatch, "min-batch", d.MinBatch, "backfill: smallest batch (keys)")
+	fl.IntVar(&f.throttle.MaxBatch, "max-batch", d.MaxBatch, "backfill: largest batch (keys)")
+	fl.DurationVar(&f.throttle.MaxPause, "max-pause", d.MaxPause, "backfill: longest automatic pause while the application suffers (pauses start at 250ms and double)")
+	fl.BoolVar(&f.noThrottle, "no-throttle", false, "backfill: batches of --batch-size back to back, no adaptation, no monitor")
+	fl.DurationVar(&f.monitorInterval, "monitor-interval", 250*time.Millisecond, "backfill: how often the lock waiters, probe latency and replica lag are sampled")
 }
 
 // addLockFlags adds the lock-safety flags apply and rollback share.
@@ -138,6 +162,16 @@ func (f *applyFlags) options(w io.Writer) (db.ApplyOptions, error) {
 	case "", "expand", "migrate", "contract":
 	default:
 		return db.ApplyOptions{}, fmt.Errorf("unknown --through %q: use expand, migrate or contract", f.through)
+	}
+	if f.throttle.TargetBatch != 0 && !f.noThrottle {
+		f.throttle.InitialBatch = f.batchSize
+		f.throttle.PauseStep = db.DefaultPauseStep
+		if err := f.throttle.Check(); err != nil {
+			return db.ApplyOptions{}, err
+		}
+		if f.monitorInterval < 100*time.Millisecond {
+			return db.ApplyOptions{}, errors.New("--monitor-interval must be at least 100ms")
+		}
 	}
 	return db.ApplyOptions{
 		Through:             plans.PhaseName(f.through),
@@ -189,8 +223,29 @@ func runApply(cmd *cobra.Command, f *applyFlags) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signalContext(cmd)
+	opts.Pause = db.NewPauseSwitch()
+	ctx, stop := pauseContext(cmd, opts.Pause)
 	defer stop()
+	if tables := backfillTables(p); len(tables) > 0 && !f.noThrottle {
+		// The adaptive backfill's signals come from the monitor of cutover
+		// watch, sampling the tables the backfills change.
+		feed, stopFeed, err := monitor.StartSignalFeed(ctx, f.dbURL, tables, monitor.Options{Interval: f.monitorInterval})
+		switch {
+		case err == nil:
+			defer stopFeed()
+			opts.Pacer = db.NewAdaptivePacer(f.throttle, feed.Signals)
+		case errors.Is(err, monitor.ErrUnknownTable):
+			// A table the plan creates: batch durations only.
+			fmt.Fprintf(cmd.OutOrStdout(), "note: backfills adapt to --batch-target only (no lock or latency signals): %v\n", err)
+			opts.Pacer = db.NewAdaptivePacer(f.throttle, nil)
+		default:
+			var ce *db.ConnectError
+			if errors.As(err, &ce) {
+				return err
+			}
+			return fmt.Errorf("starting the backfill monitor: %w", err)
+		}
+	}
 	e, err := db.Open(ctx, f.dbURL, p, opts)
 	if err != nil {
 		return engineError(err)
@@ -204,6 +259,61 @@ func runApply(cmd *cobra.Command, f *applyFlags) error {
 		fmt.Fprintf(cmd.OutOrStdout(), "stopped: waiting for application release %d; run `cutover apply --plan %s` again once it is deployed everywhere\n", out.WaitingDeploy, f.plan)
 	}
 	return nil
+}
+
+// backfillTables lists the tables of the plan's backfills that exist
+// before the plan runs (a table the plan creates has none to watch yet).
+func backfillTables(p *plans.Plan) []string {
+	var out []string
+	for _, ph := range p.Phases {
+		for _, d := range ph.Deploys {
+			for _, s := range d.Steps {
+				if s.Backfill != nil && !slices.Contains(out, s.Backfill.Table) {
+					out = append(out, s.Backfill.Table)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// pauseContext handles signals during apply: SIGTERM stops the run (the
+// running statement is cancelled, the state records where it stopped);
+// SIGINT during a backfill pauses it after the current batch, SIGUSR1
+// resumes it, and a second SIGINT stops the run. Outside a backfill SIGINT
+// stops the run at once.
+func pauseContext(cmd *cobra.Command, ps *db.PauseSwitch) (context.Context, context.CancelFunc) {
+	parent := cmd.Context()
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, cancel := context.WithCancel(parent)
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM, syscall.SIGUSR1)
+	w := cmd.ErrOrStderr()
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case sig := <-ch:
+				switch {
+				case sig == syscall.SIGUSR1:
+					if ps.Paused() {
+						fmt.Fprintln(w, "resuming the backfill")
+						ps.Resume()
+					}
+				case sig == os.Interrupt && ps.InBackfill() && !ps.Paused():
+					fmt.Fprintf(w, "pausing the backfill after its current batch; interrupt again to stop, or `kill -USR1 %d` to resume\n", os.Getpid())
+					ps.Pause()
+				default:
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return ctx, func() { signal.Stop(ch); cancel() }
 }
 
 // engineError maps engine errors to exit codes.
@@ -229,12 +339,16 @@ func engineError(err error) error {
 // seconds per step (and its last line).
 func headless(w io.Writer) func(db.ApplyEvent) {
 	last := map[string]time.Time{}
+	why := map[string]string{}
 	return func(ev db.ApplyEvent) {
-		if ev.Kind == db.EventBackfillProgress && ev.Backfill != nil && !ev.Backfill.Done {
-			if t, ok := last[ev.StepID]; ok && ev.Time.Sub(t) < 2*time.Second {
+		if b := ev.Backfill; ev.Kind == db.EventBackfillProgress && b != nil && !b.Done && !b.Paused {
+			// A change of throttling state prints at once (its reason
+			// without the measured values, which change every batch).
+			state, _, _ := strings.Cut(b.Throttled, ":")
+			if t, ok := last[ev.StepID]; ok && ev.Time.Sub(t) < 2*time.Second && state == why[ev.StepID] {
 				return
 			}
-			last[ev.StepID] = ev.Time
+			last[ev.StepID], why[ev.StepID] = ev.Time, state
 		}
 		fmt.Fprintln(w, ev.String())
 		for _, in := range ev.Instructions {

@@ -77,6 +77,9 @@ type ApplyOptions struct {
 	// set, decides instead.
 	BatchSize int
 	Pacer     Pacer
+	// Pause, when set, pauses backfills between batches (SIGINT in
+	// headless mode).
+	Pause *PauseSwitch
 	// OnEvent receives every event, in order, from the engine's goroutine.
 	OnEvent func(ApplyEvent)
 

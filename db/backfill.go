@@ -53,7 +53,19 @@ type backfillStatements struct {
 	// change is the range UPDATE/DELETE: $1..$k lower key (omitted in
 	// changeFirst), then $k+1..$2k upper key. For ctid ranges: $1, $2 tids.
 	changeFirst, change string
+	// remaining tells whether any row still needs work (the ctid walk's
+	// final check).
+	remaining string
 }
+
+// maxCtidPasses bounds the passes of a ctid walk. A concurrent UPDATE
+// writes a row's new version wherever there is room, possibly on a page
+// the walk has passed: a row that still needs work can be left behind.
+// The Where predicate makes another pass safe (it touches only such rows),
+// so at the end the engine checks whether any row still matches it and
+// walks the table again, until none does or after this many passes (then
+// the step's gate reports the rows left).
+const maxCtidPasses = 3
 
 // backfillSQL builds and checks the statements of a backfill: each must
 // parse as exactly one statement of the expected kind, so that a plan's
@@ -66,7 +78,8 @@ func backfillSQL(b *plans.Backfill) (*backfillStatements, error) {
 	if b.Delete {
 		head = fmt.Sprintf("DELETE FROM %s WHERE ", b.Table)
 	}
-	out := &backfillStatements{keyed: len(b.Key) > 0}
+	out := &backfillStatements{keyed: len(b.Key) > 0,
+		remaining: fmt.Sprintf("SELECT EXISTS (SELECT FROM %s WHERE %s)", b.Table, b.Where)}
 	if !out.keyed {
 		out.change = head + fmt.Sprintf("ctid >= $1::tid AND ctid < $2::tid AND (%s)", b.Where)
 		out.changeFirst = out.change
@@ -103,7 +116,7 @@ func backfillSQL(b *plans.Backfill) (*backfillStatements, error) {
 		out.changeFirst = head + fmt.Sprintf("%s <= %s AND (%s)", tuple, params(1), b.Where)
 		out.change = head + fmt.Sprintf("%s > %s AND %s <= %s AND (%s)", tuple, params(1), tuple, params(k+1), b.Where)
 	}
-	for _, s := range []string{out.first, out.next, out.changeFirst, out.change} {
+	for _, s := range []string{out.first, out.next, out.changeFirst, out.change, out.remaining} {
 		if s == "" {
 			continue
 		}
@@ -157,13 +170,28 @@ func (e *Engine) runBackfill(ctx context.Context, ref stepRef) error {
 	if pacer == nil {
 		pacer = FixedPacer{Size: e.opts.BatchSize}
 	}
+	if ps := e.opts.Pause; ps != nil {
+		ps.enter()
+		defer ps.leave()
+	}
 	start := time.Now()
-	var prev *BatchResult
-	for {
-		size, pause := pacer.Next(prev)
-		if size < 1 {
-			size = 1
+	startRows := cp.RowsDone
+	progress := func(size int, pause time.Duration, why string) *BackfillProgress {
+		el := time.Since(start)
+		p := &BackfillProgress{Table: s.Table, Batches: cp.Batches, Rows: cp.RowsDone, Estimated: estimate, BatchSize: size,
+			LastKey: cp.LastKey, Elapsed: el, ETA: -1, Throttled: why, Pause: pause}
+		if sec := el.Seconds(); sec > 0 {
+			p.RowsPerSec = float64(cp.RowsDone-startRows) / sec
 		}
+		if estimate >= 0 && p.RowsPerSec > 0 {
+			p.ETA = time.Duration(float64(max(0, estimate-cp.RowsDone)) / p.RowsPerSec * float64(time.Second))
+		}
+		return p
+	}
+	size, pause := pacer.Next(nil)
+	passes := 0
+	for {
+		size = max(size, 1)
 		if pause > 0 {
 			t := time.NewTimer(pause)
 			select {
@@ -171,6 +199,18 @@ func (e *Engine) runBackfill(ctx context.Context, ref stepRef) error {
 				t.Stop()
 				return ctx.Err()
 			case <-t.C:
+			}
+		}
+		if ps := e.opts.Pause; ps != nil {
+			if _, err := ps.wait(ctx, func() {
+				p := progress(size, 0, "paused by the operator")
+				p.Paused = true
+				e.emit(ApplyEvent{Kind: EventBackfillProgress, StepID: s.ID, Phase: ref.phase, Deploy: ref.deploy,
+					Message: fmt.Sprintf("paused after %s (%s changed); the table is consistent (every batch is atomic): resume, or interrupt again to stop (apply again resumes from the checkpoint)",
+						plural(int64(cp.Batches), "batch"), plural(cp.RowsDone, "row")),
+					Backfill: p})
+			}); err != nil {
+				return err
 			}
 		}
 		if err := ctx.Err(); err != nil {
@@ -190,32 +230,69 @@ func (e *Engine) runBackfill(ctx context.Context, ref stepRef) error {
 		if err != nil {
 			return err
 		}
+		if res.finished && !sqls.keyed && passes < maxCtidPasses {
+			var left bool
+			if err := e.conn.QueryRow(ctx, sqls.remaining).Scan(&left); err != nil {
+				return err
+			}
+			if left {
+				passes++
+				zero := int64(0)
+				cp.NextPage = &zero
+				e.emit(ApplyEvent{Kind: EventNotice, StepID: s.ID, Phase: ref.phase, Deploy: ref.deploy,
+					Message: fmt.Sprintf("rows moved by concurrent updates behind the ctid walk still need work: pass %d over the table (only those rows are touched)", passes+1)})
+				continue
+			}
+		}
 		if res.finished {
 			break
 		}
 		cp.LastKey, cp.NextPage = res.lastKey, res.nextPage
 		cp.RowsDone += res.rows
 		cp.Batches++
-		prev = &BatchResult{Size: size, Rows: res.rows, Duration: time.Since(batchStart)}
-		table := "table size unknown (not analyzed)"
-		if estimate >= 0 {
-			table = fmt.Sprintf("about %s rows in the table", thousands(estimate))
+		prev := &BatchResult{Size: size, Rows: res.rows, Duration: time.Since(batchStart)}
+		size, pause = pacer.Next(prev)
+		why := ""
+		if t, ok := pacer.(interface{ Throttled() string }); ok {
+			why = t.Throttled()
 		}
+		p := progress(size, pause, why)
 		e.emit(ApplyEvent{Kind: EventBackfillProgress, StepID: s.ID, Phase: ref.phase, Deploy: ref.deploy,
-			Message: fmt.Sprintf("%s changed in %s (batch size %d, %s so far; %s)",
-				plural(cp.RowsDone, "row"), plural(int64(cp.Batches), "batch"), size, roundDur(time.Since(start)), table),
-			Backfill: &BackfillProgress{Table: s.Table, Batches: cp.Batches, Rows: cp.RowsDone, Estimated: estimate, BatchSize: size,
-				LastKey: cp.LastKey, Elapsed: time.Since(start)}})
+			Message: progressText(p), Backfill: p})
 		if err := e.hook(ctx, "batch-committed", s.ID, cp.Batches); err != nil {
 			return err
 		}
 	}
+	done := progress(0, 0, "")
+	done.Done = true
 	e.emit(ApplyEvent{Kind: EventBackfillProgress, StepID: s.ID, Phase: ref.phase, Deploy: ref.deploy,
-		Message: fmt.Sprintf("backfill complete: %s changed in %s", plural(cp.RowsDone, "row"), plural(int64(cp.Batches), "batch")),
-		Backfill: &BackfillProgress{Table: s.Table, Batches: cp.Batches, Rows: cp.RowsDone, Estimated: estimate, LastKey: cp.LastKey,
-			Elapsed: time.Since(start), Done: true}})
+		Message: fmt.Sprintf("backfill complete: %s changed in %s, %s (%s rows/s)", plural(cp.RowsDone, "row"), plural(int64(cp.Batches), "batch"),
+			roundDur(done.Elapsed), thousands(int64(done.RowsPerSec))),
+		Backfill: done})
 	_, err = e.conn.Exec(ctx, stepDoneSQL, e.planID, s.ID)
 	return err
+}
+
+// progressText is the headless line of a batch's progress: rows done of
+// the estimate, rate, batch size, ETA, and why it is throttled.
+func progressText(p *BackfillProgress) string {
+	var b strings.Builder
+	if p.Estimated > 0 {
+		fmt.Fprintf(&b, "%s of about %s rows (%.0f%%)", thousands(p.Rows), thousands(p.Estimated), min(100, 100*float64(p.Rows)/float64(p.Estimated)))
+	} else {
+		fmt.Fprintf(&b, "%s changed (table size unknown: not analyzed)", plural(p.Rows, "row"))
+	}
+	fmt.Fprintf(&b, " in %s, %s rows/s, next batch %s keys", plural(int64(p.Batches), "batch"), thousands(int64(p.RowsPerSec)), thousands(int64(p.BatchSize)))
+	if p.ETA >= 0 {
+		fmt.Fprintf(&b, ", ETA %s", roundDur(p.ETA).Round(time.Second))
+	}
+	if p.Throttled != "" {
+		b.WriteString("; " + p.Throttled)
+		if p.Pause > 0 {
+			fmt.Fprintf(&b, " (waiting %s)", roundDur(p.Pause))
+		}
+	}
+	return b.String()
 }
 
 type batchOutcome struct {

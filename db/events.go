@@ -97,6 +97,16 @@ type BackfillProgress struct {
 	LastKey   []string
 	Elapsed   time.Duration
 	Done      bool
+	// RowsPerSec is the rate since the backfill (re)started; ETA the time
+	// left at that rate (-1 when the total is unknown).
+	RowsPerSec float64
+	ETA        time.Duration
+	// Throttled says why the next batch is smaller or delayed ("" when the
+	// backfill runs at its batch target's speed); Pause is that delay.
+	Throttled string
+	Pause     time.Duration
+	// Paused is set on the event emitted when a manual pause starts.
+	Paused bool
 }
 
 // GateResult is a gate's outcome.

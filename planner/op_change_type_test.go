@@ -391,3 +391,26 @@ func TestChangeTypeWideningRollbackHazard(t *testing.T) {
 	}
 	containsAll(t, "hazards", st.Hazards[len(st.Hazards)-1].Message, "character varying(20)")
 }
+
+// USING col::newtype is what PostgreSQL itself asks for when there is no
+// assignment cast (text to integer): the planner keeps it rather than
+// treating it as no USING and then refusing the change for lack of one.
+func TestChangeTypeUsingPlainCastWithoutAssignmentCast(t *testing.T) {
+	s := schemaOf(t, "CREATE TABLE public.items (id bigint PRIMARY KEY, amount text NOT NULL);")
+	p := mustPlan(t, "ALTER TABLE items ALTER COLUMN amount TYPE integer USING amount::integer", s)
+	found := false
+	for _, r := range p.Steps() {
+		if b := r.Step.Backfill; b != nil {
+			found = true
+			if len(b.Set) != 1 || !strings.Contains(b.Set[0], "amount::int") {
+				t.Errorf("backfill set %v, want the USING cast", b.Set)
+			}
+		}
+	}
+	if !found {
+		t.Error("no backfill step")
+	}
+	// Where an assignment cast exists, the same USING stays "no USING".
+	w := schemaOf(t, "CREATE TABLE public.t (a integer);")
+	mustPlan(t, "ALTER TABLE t ALTER COLUMN a TYPE bigint USING a::bigint", w)
+}

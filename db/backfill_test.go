@@ -1,0 +1,385 @@
+package db_test
+
+// The backfill engine (issue 5) on a real server: exactly-once batches
+// across a kill (counted by a trigger that records every row update), a
+// composite key, triggers fired or skipped, the adaptive pacer fed by the
+// monitor under a concurrent workload, and a manual pause.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cutover/cutover/db"
+	"github.com/cutover/cutover/db/dbtest"
+	"github.com/cutover/cutover/db/monitor"
+)
+
+// hitCounter adds to table t an AFTER UPDATE trigger "count_hits" that
+// records the key of every row updated in table hits (rolled back with
+// its batch).
+func hitCounter(t *testing.T, conn *pgx.Conn, table, key string) {
+	t.Helper()
+	exec(t, conn, fmt.Sprintf(`CREATE TABLE hits (k text NOT NULL);
+		CREATE FUNCTION count_hit() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN INSERT INTO hits VALUES (%s); RETURN NEW; END $$;
+		CREATE TRIGGER count_hits AFTER UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION count_hit()`, key, table))
+}
+
+// hitsPerRow returns how many rows were hit zero times (of n), and more
+// than once.
+func hitsPerRow(t *testing.T, conn *pgx.Conn, table, key string) (missed, twice int) {
+	t.Helper()
+	err := conn.QueryRow(context.Background(), fmt.Sprintf(`SELECT
+		(SELECT count(*) FROM %[1]s r WHERE NOT EXISTS (SELECT FROM hits h WHERE h.k = (%[2]s))),
+		(SELECT count(*) FROM (SELECT k FROM hits GROUP BY k HAVING count(*) > 1) d)`,
+		table, strings.ReplaceAll(key, "NEW.", "r."))).Scan(&missed, &twice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return missed, twice
+}
+
+// killInBatch returns options that kill the engine inside the n-th batch's
+// transaction, before it commits.
+func killInBatch(opts db.ApplyOptions, n int) db.ApplyOptions {
+	var seen atomic.Int32
+	return db.WithHook(opts, func(ctx context.Context, point, step string, _ int) error {
+		if point == "batch-in-tx" && int(seen.Add(1)) == n {
+			return db.ErrKillNow
+		}
+		return nil
+	})
+}
+
+// Killed inside a batch's transaction, then resumed: every row is
+// updated exactly once (the trigger fires, so each update is counted, and
+// the killed batch's count rolls back with it).
+func TestBackfillKilledThenResumedUpdatesEachRowOnce(t *testing.T) {
+	url := dbtest.NewDatabase(t)
+	conn := dbtest.Connect(t, url)
+	exec(t, conn, `CREATE TABLE items (id bigint PRIMARY KEY, amount text NOT NULL);
+		INSERT INTO items SELECT g, (g * 7)::text FROM generate_series(1, 12000) g; ANALYZE items`)
+	hitCounter(t, conn, "items", "NEW.id::text")
+	p := planFor(t, conn, "ALTER TABLE items ALTER COLUMN amount TYPE integer USING amount::integer")
+	ev := newEvents(t)
+	opts := confirmAll(p, ev)
+	opts.SkipTriggers = false
+	opts.BatchSize = 1000
+	if _, err := applyOnce(t, url, p, killInBatch(opts, 4)); !errors.Is(err, db.ErrKilled) {
+		t.Fatalf("got %v, want killed", err)
+	}
+	var done int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM hits`).Scan(&done); err != nil {
+		t.Fatal(err)
+	}
+	if done != 3000 {
+		t.Fatalf("%d rows updated when killed in batch 4, want the 3 committed batches' 3000", done)
+	}
+	applyToEnd(t, url, p, opts)
+	if missed, twice := hitsPerRow(t, conn, "items", "NEW.id::text"); missed != 0 || twice != 0 {
+		t.Errorf("%d rows never updated, %d updated more than once", missed, twice)
+	}
+	var wrong int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM items WHERE amount <> id * 7`).Scan(&wrong); err != nil {
+		t.Fatal(err)
+	}
+	if wrong != 0 {
+		t.Errorf("%d rows with a wrong amount", wrong)
+	}
+	notice := false
+	for _, e := range ev.kind(db.EventNotice) {
+		notice = notice || strings.Contains(e.Message, "fires the UPDATE trigger(s) count_hits")
+	}
+	if !notice {
+		t.Error("no notice said the batches fire count_hits")
+	}
+}
+
+// A composite primary key is walked with row-value comparisons; batch
+// bounds that fall inside a run of equal leading columns lose nothing.
+func TestBackfillCompositeKey(t *testing.T) {
+	url := dbtest.NewDatabase(t)
+	conn := dbtest.Connect(t, url)
+	exec(t, conn, `CREATE TABLE lines (order_id int, line int, qty text NOT NULL, PRIMARY KEY (order_id, line));
+		INSERT INTO lines SELECT o, l, (o + l)::text FROM generate_series(1, 60) o, generate_series(1, 150) l; ANALYZE lines`)
+	hitCounter(t, conn, "lines", "NEW.order_id || '/' || NEW.line")
+	p := planFor(t, conn, "ALTER TABLE lines ALTER COLUMN qty TYPE integer USING qty::integer")
+	var key []string
+	for _, r := range p.Steps() {
+		if r.Step.Backfill != nil {
+			key = r.Step.Backfill.Key
+		}
+	}
+	if len(key) != 2 {
+		t.Fatalf("backfill key %v, want (order_id, line)", key)
+	}
+	opts := confirmAll(p, newEvents(t))
+	opts.SkipTriggers = false
+	opts.BatchSize = 333 // bounds fall mid-order
+	if _, err := applyOnce(t, url, p, killInBatch(opts, 7)); !errors.Is(err, db.ErrKilled) {
+		t.Fatalf("got %v, want killed", err)
+	}
+	applyToEnd(t, url, p, opts)
+	if missed, twice := hitsPerRow(t, conn, "lines", "NEW.order_id || '/' || NEW.line"); missed != 0 || twice != 0 {
+		t.Errorf("%d rows never updated, %d updated more than once", missed, twice)
+	}
+	var wrong, n int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FILTER (WHERE qty <> order_id + line), count(*) FROM lines`).Scan(&wrong, &n); err != nil {
+		t.Fatal(err)
+	}
+	if wrong != 0 || n != 9000 {
+		t.Errorf("%d of %d rows wrong", wrong, n)
+	}
+}
+
+// --skip-triggers: the batches do not fire the table's triggers (the data
+// is still right); a role allowed to SET session_replication_role (GRANT
+// SET ON PARAMETER, PostgreSQL 15+) may, without being superuser.
+func TestBackfillSkipTriggers(t *testing.T) {
+	url := dbtest.NewDatabase(t)
+	conn := dbtest.Connect(t, url)
+	var version int
+	if err := conn.QueryRow(context.Background(), `SELECT current_setting('server_version_num')::int`).Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if version < 150000 {
+		t.Skip("GRANT SET ON PARAMETER needs PostgreSQL 15")
+	}
+	role := fmt.Sprintf("skipper_%d", time.Now().UnixNano()%1_000_000)
+	exec(t, conn, fmt.Sprintf(`CREATE TABLE items (id bigint PRIMARY KEY, amount text NOT NULL);
+		INSERT INTO items SELECT g, g::text FROM generate_series(1, 3000) g; ANALYZE items;
+		CREATE ROLE %[1]s LOGIN; GRANT ALL ON SCHEMA public TO %[1]s; ALTER TABLE items OWNER TO %[1]s;
+		GRANT CREATE ON DATABASE %[2]s TO %[1]s; GRANT SET ON PARAMETER session_replication_role TO %[1]s`,
+		role, pgx.Identifier{conn.Config().Database}.Sanitize()))
+	t.Cleanup(func() {
+		c := dbtest.Connect(t, url)
+		c.Exec(context.Background(), fmt.Sprintf(`DROP OWNED BY %[1]s; REVOKE SET ON PARAMETER session_replication_role FROM %[1]s`, role))
+	})
+	hitCounter(t, conn, "items", "NEW.id::text")
+	exec(t, conn, fmt.Sprintf(`ALTER TABLE hits OWNER TO %[1]s; ALTER FUNCTION count_hit() OWNER TO %[1]s`, role))
+	p := planFor(t, conn, "ALTER TABLE items ALTER COLUMN amount TYPE integer USING amount::integer")
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roleURL := strings.Replace(url, "://"+cfg.User+"@", "://"+role+"@", 1)
+	if roleURL == url {
+		t.Fatalf("cannot make a URL for role %s from %s", role, url)
+	}
+	opts := confirmAll(p, newEvents(t))
+	opts.SkipTriggers = true
+	opts.NoUsageCheck = true
+	opts.BatchSize = 500
+	applyToEnd(t, roleURL, p, opts)
+	var hits, wrong int
+	if err := conn.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM hits), (SELECT count(*) FROM items WHERE amount <> id)`).Scan(&hits, &wrong); err != nil {
+		t.Fatal(err)
+	}
+	if hits != 0 || wrong != 0 {
+		t.Errorf("with --skip-triggers: %d trigger firings (want 0), %d wrong rows", hits, wrong)
+	}
+}
+
+// The adaptive pacer, fed by the monitor, under a concurrent workload that
+// updates the column being changed: the final column equals the
+// expression for every row, progress reports rate, ETA and sizes that
+// adapt.
+func TestAdaptiveBackfillUnderWorkload(t *testing.T) {
+	url := dbtest.NewDatabase(t)
+	conn := dbtest.Connect(t, url)
+	const rows = 30000
+	exec(t, conn, fmt.Sprintf(`CREATE TABLE items (id bigint PRIMARY KEY, amount text NOT NULL);
+		INSERT INTO items SELECT g, g::text FROM generate_series(1, %d) g; ANALYZE items`, rows))
+	p := planFor(t, conn, "ALTER TABLE items ALTER COLUMN amount TYPE integer USING amount::integer")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	feed, stop, err := monitor.StartSignalFeed(ctx, url, []string{"items"}, monitor.Options{Interval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	ev := newEvents(t)
+	opts := confirmAll(p, ev)
+	cfg := db.DefaultThrottle()
+	cfg.TargetBatch = 20 * time.Millisecond
+	cfg.InitialBatch = 200
+	opts.Pacer = db.NewAdaptivePacer(cfg, feed.Signals)
+
+	// Workers write amount as text, then (after the swap) as integer: the
+	// literal works for both.
+	var wg sync.WaitGroup
+	var writes atomic.Int64
+	var werr atomic.Value
+	for g := 0; g < 4; g++ {
+		wg.Go(func() {
+			c, err := pgx.Connect(ctx, url)
+			if err != nil {
+				werr.Store(err)
+				return
+			}
+			defer c.Close(context.Background())
+			for i := 0; ctx.Err() == nil; i++ {
+				id := (i*7919+g*31)%rows + 1
+				if _, err := c.Exec(ctx, fmt.Sprintf(`UPDATE items SET amount = '%d' WHERE id = %d`, id*3, id), pgx.QueryExecModeSimpleProtocol); err != nil && ctx.Err() == nil {
+					werr.Store(err)
+					return
+				}
+				writes.Add(1)
+			}
+		})
+	}
+	applyToEnd(t, url, p, opts)
+	cancel()
+	wg.Wait()
+	if err, _ := werr.Load().(error); err != nil {
+		t.Fatalf("workload: %v", err)
+	}
+	var wrong int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM items WHERE amount <> id AND amount <> id * 3`).Scan(&wrong); err != nil {
+		t.Fatal(err)
+	}
+	if wrong != 0 {
+		t.Errorf("%d rows whose amount is neither the original nor the workload's value", wrong)
+	}
+	sizes := map[int]bool{}
+	var last *db.BackfillProgress
+	for _, e := range ev.kind(db.EventBackfillProgress) {
+		if b := e.Backfill; b != nil && !b.Done {
+			sizes[b.BatchSize] = true
+			last = b
+		}
+	}
+	if len(sizes) < 2 || last == nil || last.RowsPerSec <= 0 || last.ETA < 0 || last.Estimated != rows {
+		t.Errorf("progress: sizes %v, last %+v: want adapting sizes, a rate, an ETA, the estimate", sizes, last)
+	}
+	t.Logf("%d workload writes during the run, %d batch sizes", writes.Load(), len(sizes))
+}
+
+// A manual pause stops the backfill between batches (nothing commits
+// while paused) and resume finishes it.
+func TestBackfillPauseResume(t *testing.T) {
+	url := dbtest.NewDatabase(t)
+	conn := dbtest.Connect(t, url)
+	exec(t, conn, `CREATE TABLE items (id bigint PRIMARY KEY, amount text NOT NULL);
+		INSERT INTO items SELECT g, g::text FROM generate_series(1, 5000) g; ANALYZE items`)
+	p := planFor(t, conn, "ALTER TABLE items ALTER COLUMN amount TYPE integer USING amount::integer")
+	ps := db.NewPauseSwitch()
+	var batches atomic.Int32
+	pausedAt := make(chan int32, 1)
+	ev := newEvents(t)
+	opts := confirmAll(p, ev)
+	opts.BatchSize = 500
+	opts.Pause = ps
+	opts.OnEvent = func(e db.ApplyEvent) {
+		ev.on(e)
+		if e.Backfill != nil && e.Backfill.Paused {
+			pausedAt <- batches.Load()
+		}
+	}
+	opts = db.WithHook(opts, func(ctx context.Context, point, step string, n int) error {
+		if point == "batch-committed" {
+			if batches.Add(1) == 2 {
+				if !ps.InBackfill() {
+					t.Error("InBackfill is false during a backfill")
+				}
+				ps.Pause()
+			}
+		}
+		return nil
+	})
+	done := make(chan error, 1)
+	go func() {
+		e := openEngine(t, url, p, opts)
+		defer e.Close()
+		_, err := e.Apply(context.Background())
+		done <- err
+	}()
+	var at int32
+	select {
+	case at = <-pausedAt:
+	case err := <-done:
+		t.Fatalf("the run ended without pausing: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("no pause")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := batches.Load(); n != at || at != 2 {
+		t.Errorf("paused after batch %d, %d batches committed while paused", at, n-at)
+	}
+	ps.Resume()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := batches.Load(); n < 10 {
+		t.Errorf("%d batches in all, want the whole table (10)", n)
+	}
+	if ps.InBackfill() {
+		t.Error("InBackfill after the backfill")
+	}
+}
+
+// A ctid walk misses a row that a concurrent UPDATE moves to a page the
+// walk has passed; the final check finds it and walks again.
+func TestCtidWalkRechecksMovedRows(t *testing.T) {
+	url := dbtest.NewDatabase(t)
+	conn := dbtest.Connect(t, url)
+	// Free space on the first pages (deleted rows, vacuumed) is where a
+	// non-HOT update puts the new row version.
+	exec(t, conn, `CREATE TABLE nokey (a integer, b text) WITH (autovacuum_enabled = off);
+		INSERT INTO nokey SELECT g, 'v' || g FROM generate_series(1, 20000) g;
+		CREATE INDEX nokey_b ON nokey (b);
+		DELETE FROM nokey WHERE a <= 2000`)
+	exec(t, conn, `VACUUM nokey`)
+	exec(t, conn, `ANALYZE nokey`)
+	p := planFor(t, conn, "UPDATE nokey SET b = 'x' WHERE a % 2 = 0")
+	ev := newEvents(t)
+	opts := confirmAll(p, ev)
+	opts.BatchSize = 4000
+	moved := false
+	opts = db.WithHook(opts, func(ctx context.Context, point, step string, n int) error {
+		if point == "batch-committed" && n == 2 && !moved {
+			moved = true
+			// Rows in the middle (full pages), not yet walked, still needing work: the
+			// update changes an indexed column (no HOT), so their new
+			// versions go to the free space on the first pages.
+			c, err := pgx.Connect(ctx, url)
+			if err != nil {
+				return err
+			}
+			defer c.Close(ctx)
+			// Room on the first pages (which the walk has passed), then
+			// the update: the new versions go there.
+			for _, sql := range []string{`DELETE FROM nokey WHERE ctid < '(3,0)'`, `VACUUM nokey`,
+				`UPDATE nokey SET b = 'moved' || a WHERE a BETWEEN 15000 AND 15100 AND a % 2 = 0`} {
+				if _, err := c.Exec(ctx, sql); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		return nil
+	})
+	applyToEnd(t, url, p, opts)
+	var wrong int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM nokey WHERE (a % 2 = 0) <> (b = 'x')`).Scan(&wrong); err != nil {
+		t.Fatal(err)
+	}
+	if wrong != 0 {
+		t.Errorf("%d rows wrong after the walk", wrong)
+	}
+	again := false
+	for _, e := range ev.kind(db.EventNotice) {
+		again = again || strings.Contains(e.Message, "pass 2 over the table")
+	}
+	if !again {
+		t.Error("rows moved behind the walk, but no second pass was announced")
+	}
+}
