@@ -240,42 +240,42 @@ type applier struct {
 	views   []*View
 }
 
+// copyOnFirstUse returns m[key], replaced by a copy the first time this
+// statement asks for it, so that snapshots sharing the old object never see
+// the change; fresh reports that the copy was made now. nil when absent.
+func copyOnFirstUse[T any](a *applier, m map[string]*T, kind, key string, clone func(*T) *T) (v *T, fresh bool) {
+	v = m[key]
+	if v == nil || a.copied[kind+":"+key] {
+		return v, false
+	}
+	v = clone(v)
+	m[key] = v
+	a.copied[kind+":"+key] = true
+	return v, true
+}
+
 // table returns the table to change, copied on first use; nil when the
 // model has no such table.
 func (a *applier) table(key string) *Table {
-	t := a.s.Tables[key]
-	if t == nil || a.copied["table:"+key] {
-		return t
+	t, fresh := copyOnFirstUse(a, a.s.Tables, "table", key, (*Table).clone)
+	if fresh {
+		a.touched = append(a.touched, t)
 	}
-	t = t.clone()
-	a.s.Tables[key] = t
-	a.copied["table:"+key] = true
-	a.touched = append(a.touched, t)
 	return t
 }
 
 // view returns the view to change, copied on first use, or nil.
 func (a *applier) view(key string) *View {
-	v := a.s.Views[key]
-	if v == nil || a.copied["view:"+key] {
-		return v
+	v, fresh := copyOnFirstUse(a, a.s.Views, "view", key, (*View).clone)
+	if fresh {
+		a.views = append(a.views, v)
 	}
-	v = v.clone()
-	a.s.Views[key] = v
-	a.copied["view:"+key] = true
-	a.views = append(a.views, v)
 	return v
 }
 
 // sequence returns the sequence to change, copied on first use, or nil.
 func (a *applier) sequence(key string) *Sequence {
-	q := a.s.Sequences[key]
-	if q == nil || a.copied["seq:"+key] {
-		return q
-	}
-	q = q.clone()
-	a.s.Sequences[key] = q
-	a.copied["seq:"+key] = true
+	q, _ := copyOnFirstUse(a, a.s.Sequences, "seq", key, (*Sequence).clone)
 	return q
 }
 
