@@ -97,14 +97,19 @@ func TestWatchJSON(t *testing.T) {
 
 func TestWatchText(t *testing.T) {
 	dbURL := dbtest.Pagila(t)
-	r := run(t, "", "watch", "--table", "rental", "--table", "film", "--db", dbURL, "--interval", "200ms", "--count", "2")
+	r := run(t, "", "watch", "--table", "rental", "--table", "film", "--db", dbURL, "--interval", "1s", "--count", "2")
 	ok(t, r)
 	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
 	if len(lines) != 2 {
 		t.Fatalf("%d lines, want 2:\n%s", len(lines), r.stdout)
 	}
 	for i, want := range []string{" #1 tps (first) mean (absent) | public.rental ", " #2 tps "} {
-		if !strings.Contains(lines[i], want) || !strings.Contains(lines[i], "| public.film ") || !strings.HasSuffix(lines[i], "| no locks") {
+		// Tick 1 always reads the locks. On a loaded machine the latency
+		// guard may skip tick 2's read when tick 1's took over a quarter of
+		// the interval, and says so; anything else is wrong.
+		locksOK := strings.HasSuffix(lines[i], "| no locks") ||
+			(i == 1 && strings.HasSuffix(lines[i], "| locks (skipped: the last read was slow)"))
+		if !strings.Contains(lines[i], want) || !strings.Contains(lines[i], "| public.film ") || !locksOK {
 			t.Errorf("line %d = %q, want it to contain %q, the film probe, and end with no locks", i+1, lines[i], want)
 		}
 	}
