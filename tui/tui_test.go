@@ -50,6 +50,16 @@ func finalView(t *testing.T, tm *teatest.TestModel) (*Model, string) {
 	return m, m.View()
 }
 
+// plannedRename starts the TUI with the email rename in the editor, waits
+// for it to parse and plans it.
+func plannedRename(t *testing.T, w, h int) *teatest.TestModel {
+	t.Helper()
+	tm := teatest.NewTestModel(t, newTestModel(t, renameSQL), teatest.WithInitialTermSize(w, h))
+	waitScreen(t, tm, "parses")
+	tm.Send(tea.KeyMsg{Type: tea.KeyCtrlP})
+	return tm
+}
+
 func TestGoldenCompose(t *testing.T) {
 	for _, sz := range sizes {
 		t.Run(sz.name, func(t *testing.T) {
@@ -69,9 +79,7 @@ func TestGoldenCompose(t *testing.T) {
 func TestGoldenReview(t *testing.T) {
 	for _, sz := range sizes {
 		t.Run(sz.name, func(t *testing.T) {
-			tm := teatest.NewTestModel(t, newTestModel(t, renameSQL), teatest.WithInitialTermSize(sz.w, sz.h))
-			waitScreen(t, tm, "parses")
-			tm.Send(tea.KeyMsg{Type: tea.KeyCtrlP})
+			tm := plannedRename(t, sz.w, sz.h)
 			waitScreen(t, tm, "Step E1-add-column-email-address")
 			// The backfill step: its estimate and triggers.
 			tm.Type("nn")
@@ -88,9 +96,7 @@ func TestGoldenReview(t *testing.T) {
 func TestGoldenExport(t *testing.T) {
 	for _, sz := range sizes {
 		t.Run(sz.name, func(t *testing.T) {
-			tm := teatest.NewTestModel(t, newTestModel(t, renameSQL), teatest.WithInitialTermSize(sz.w, sz.h))
-			waitScreen(t, tm, "parses")
-			tm.Send(tea.KeyMsg{Type: tea.KeyCtrlP})
+			tm := plannedRename(t, sz.w, sz.h)
 			waitScreen(t, tm, "Step E1")
 			tm.Type("e")
 			waitScreen(t, tm, "# cutover plan")
@@ -103,9 +109,7 @@ func TestGoldenExport(t *testing.T) {
 func TestGoldenHelp(t *testing.T) {
 	for _, sz := range sizes {
 		t.Run(sz.name, func(t *testing.T) {
-			tm := teatest.NewTestModel(t, newTestModel(t, renameSQL), teatest.WithInitialTermSize(sz.w, sz.h))
-			waitScreen(t, tm, "parses")
-			tm.Send(tea.KeyMsg{Type: tea.KeyCtrlP})
+			tm := plannedRename(t, sz.w, sz.h)
 			waitScreen(t, tm, "Step E1")
 			tm.Type("?")
 			waitScreen(t, tm, "any key closes this")
