@@ -30,7 +30,6 @@ package planner
 
 import (
 	"fmt"
-	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 	"google.golang.org/protobuf/proto"
@@ -87,15 +86,9 @@ func stmtUnits(sql string, raw *pg_query.RawStmt) []unit {
 // against the schema as the statements before it leave it. s itself is
 // never modified.
 func prepare(sql string, s *schema.Schema) ([]plannedOp, error) {
-	if strings.TrimSpace(sql) == "" {
-		return nil, &SyntaxError{Line: 1, Column: 1, Message: "no SQL statement in the input"}
-	}
-	tree, err := pg_query.Parse(sql)
+	tree, err := parseInput(sql)
 	if err != nil {
-		return nil, syntaxError(sql, err)
-	}
-	if len(tree.Stmts) == 0 {
-		return nil, &SyntaxError{Line: 1, Column: 1, Message: "no SQL statement in the input (only comments or semicolons)"}
+		return nil, err
 	}
 	us := units(sql, tree)
 	cur := s

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	pg_query "github.com/pganalyze/pg_query_go/v5"
 	"github.com/pganalyze/pg_query_go/v5/parser"
 
 	"github.com/cutover/cutover/plans"
@@ -126,6 +127,22 @@ func Operations(sql string, s *schema.Schema) ([]operation, error) {
 		ops[i] = p.op
 	}
 	return ops, nil
+}
+
+// parseInput parses the SQL to plan, refusing input with no statement;
+// errors are *SyntaxError. Planning, Relations and the checker start here.
+func parseInput(sql string) (*pg_query.ParseResult, error) {
+	if strings.TrimSpace(sql) == "" {
+		return nil, &SyntaxError{Line: 1, Column: 1, Message: "no SQL statement in the input"}
+	}
+	tree, err := pg_query.Parse(sql)
+	if err != nil {
+		return nil, syntaxError(sql, err)
+	}
+	if len(tree.Stmts) == 0 {
+		return nil, &SyntaxError{Line: 1, Column: 1, Message: "no SQL statement in the input (only comments or semicolons)"}
+	}
+	return tree, nil
 }
 
 // syntaxError converts pg_query's error (with a 1-based byte cursor) into a

@@ -2,7 +2,6 @@ package planner
 
 import (
 	"sort"
-	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -85,21 +84,6 @@ func Relations(sql string) (Targets, error) {
 		})
 	}
 	return Targets{Relations: sortedKeys(rels), Types: sortedKeys(types)}, nil
-}
-
-// parseInput parses the SQL to plan; errors are *SyntaxError.
-func parseInput(sql string) (*pg_query.ParseResult, error) {
-	if strings.TrimSpace(sql) == "" {
-		return nil, &SyntaxError{Line: 1, Column: 1, Message: "no SQL statement in the input"}
-	}
-	tree, err := pg_query.Parse(sql)
-	if err != nil {
-		return nil, syntaxError(sql, err)
-	}
-	if len(tree.Stmts) == 0 {
-		return nil, &SyntaxError{Line: 1, Column: 1, Message: "no SQL statement in the input (only comments or semicolons)"}
-	}
-	return tree, nil
 }
 
 // stmtRelation returns the table a statement is about, or nil.
