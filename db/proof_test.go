@@ -107,6 +107,10 @@ var proofCases = []proofCase{
 		input: `ALTER TABLE a ADD PRIMARY KEY (id); ALTER TABLE b ADD FOREIGN KEY (a_id) REFERENCES a (id)`},
 	{name: "multi rename column then index",
 		input: `ALTER TABLE customer RENAME COLUMN email TO mail; CREATE INDEX ON customer (mail)`},
+	// Two sync triggers on one table (a two-way pair and a one-way pair)
+	// and one merged backfill that calls neither.
+	{name: "multi rename and change type on one table",
+		input: `ALTER TABLE customer RENAME COLUMN email TO email_address; ALTER TABLE customer ALTER COLUMN active TYPE boolean USING active = 1`, keepViews: true},
 	{name: "multi change type then set not null", setup: `UPDATE film SET length = 100 WHERE length IS NULL`,
 		input: `ALTER TABLE film ALTER COLUMN length TYPE integer; ALTER TABLE film ALTER COLUMN length SET NOT NULL`, keepViews: true},
 }

@@ -158,6 +158,8 @@ type backfillSpec struct {
 	sets  []string // `"col" = expr`
 	needs []string // predicates: row still needs work
 	what  []string // summaries, for the step's summary
+	// hazards are added to the step (backfillHazard).
+	hazards []plans.Hazard
 	// delete marks a batched DELETE (never merged with updates).
 	delete bool
 	// step, when set, is a user's UPDATE or DELETE planned as its own
@@ -191,6 +193,14 @@ func (b *builder) backfill(table relName, set, need, what string) {
 	spec.sets = append(spec.sets, set)
 	spec.needs = append(spec.needs, need)
 	spec.what = append(spec.what, what)
+}
+
+// backfillHazard adds a hazard to the table's backfill step, registered
+// by an earlier backfill call.
+func (b *builder) backfillHazard(table relName, h plans.Hazard) {
+	if spec := b.backfills[table.key()]; spec != nil {
+		spec.hazards = append(spec.hazards, h)
+	}
 }
 
 // build assembles the plan.
@@ -346,6 +356,7 @@ func (b *builder) emitBackfills() error {
 			step.Hazards = append(step.Hazards, plans.Hazard{Type: plans.HazardFiresTriggers,
 				Message: "fires UPDATE trigger(s) " + strings.Join(triggers, ", ")})
 		}
+		step.Hazards = append(step.Hazards, spec.hazards...)
 		b.steps[stageBackfill] = append(b.steps[stageBackfill], step)
 	}
 	return nil

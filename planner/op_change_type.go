@@ -27,10 +27,10 @@ import (
 //
 // Any other change goes through a copy column:
 //
-//	expand   (when a value may fail to convert) a conversion-check function
-//	         and a gate counting existing values that fail to convert;
-//	         ADD COLUMN c__cutover_new x (instant); a trigger computing it
-//	         from c (with the USING expression) on every write;
+//	expand   ADD COLUMN c__cutover_new x (instant); a trigger computing it
+//	         from c (with the USING expression) on every INSERT and every
+//	         UPDATE that sets c or a column USING reads (syncTriggerSQL):
+//	         the backfill, which sets only the new column, does not call it;
 //	migrate  batched backfill of the existing rows; the NOT NULL proof
 //	         (CHECK NOT VALID + VALIDATE) when c is NOT NULL; copies of
 //	         every index on c built CONCURRENTLY on the new column (unique
@@ -44,6 +44,17 @@ import (
 //	         indexes and constraints their original names (PRIMARY KEY /
 //	         UNIQUE ... USING INDEX); create the views again; re-add the
 //	         foreign keys NOT VALID; then VALIDATE them, one step each.
+//
+// There is no separate pass checking that every existing value converts:
+// the backfill evaluates the conversion on every row anyway, so a value
+// that does not convert stops the backfill at its batch with PostgreSQL's
+// own error naming the value (the batch writes nothing, its checkpoint
+// stays where it was); the backfill step's CAST_MAY_FAIL hazard tells the
+// operator to fix the rows and apply again, which resumes from the
+// checkpoint. Because the trigger fires only on writes of its source
+// columns, such a row does not break the application's updates of other
+// columns meanwhile; an INSERT, or an UPDATE setting c to a value that does
+// not convert, fails from the expand phase on.
 //
 // The column ends up with its name, type, nullability, default, indexes,
 // constraints and views as the naive statement leaves them; only its
@@ -455,15 +466,6 @@ func (cc *columnChange) syncFunction() relName {
 	return cc.table.sibling(shortName("cutover_type", cc.table.Name, cc.col))
 }
 
-func (cc *columnChange) checkFunction() relName {
-	return cc.table.sibling(shortName("cutover_cast_ok", cc.table.Name, cc.col))
-}
-
-// checkFunctionSig is the function with its argument type, for DROP.
-func (cc *columnChange) checkFunctionSig() string {
-	return cc.checkFunction().quoted() + "(" + cc.table.quoted() + ")"
-}
-
 // source is the SQL computing the new value from the row (unqualified
 // column references, for the backfill's UPDATE).
 func (cc *columnChange) source() (string, error) {
@@ -474,7 +476,7 @@ func (cc *columnChange) source() (string, error) {
 }
 
 // sourceOver is the same expression over a row variable (NEW in the
-// trigger, the argument in the check function).
+// trigger).
 func (cc *columnChange) sourceOver(row string) (string, error) {
 	e := cc.using
 	if e == nil {
@@ -515,43 +517,10 @@ func (op *changeType) planFull(b *builder) error {
 	return sw.plan(b)
 }
 
-// expandColumn adds the check function, the new column and its trigger.
+// expandColumn adds the new column and its sync trigger, and registers
+// the backfill.
 func (op *changeType) expandColumn(b *builder, cc *columnChange) error {
 	t, n := cc.table.quoted(), ident(cc.newCol)
-	if op.mayFail(cc) {
-		over, err := cc.sourceOver("r")
-		if err != nil {
-			return fmt.Errorf("planner: USING expression: %w", err)
-		}
-		typ, err := deparseType(op.typeName)
-		if err != nil {
-			return fmt.Errorf("planner: %w", err)
-		}
-		body := fmt.Sprintf("DECLARE\n  v %s;\nBEGIN\n  v := %s;\n  RETURN true;\nEXCEPTION WHEN others THEN\n  RETURN false;\nEND\n", typ, over)
-		if strings.Contains(body, "$cutover$") {
-			return op.si.unsupported("the USING expression contains the text $cutover$, which cutover uses to quote function bodies")
-		}
-		fn := cc.checkFunction().quoted()
-		b.add(stageExpand, plans.Step{
-			ID:      "cast-check-" + cc.col,
-			Summary: fmt.Sprintf("Create a function telling whether a row's %s converts to %s, and count the existing rows that do not", cc.col, op.typeSQL),
-			SQL: fmt.Sprintf("CREATE OR REPLACE FUNCTION %s(r %s) RETURNS boolean LANGUAGE plpgsql AS $cutover$\n%s$cutover$",
-				fn, t, body),
-			Rollback:      "DROP FUNCTION IF EXISTS " + cc.checkFunctionSig(),
-			Lock:          plans.LockNone,
-			Table:         cc.table.String(),
-			Transactional: true,
-			Rewrite:       plans.ImpactNone,
-			Gate: &plans.Gate{
-				Description: fmt.Sprintf("every existing value of %s.%s converts to %s; if some do not, fix them (or the USING expression) and run the gate again", cc.table, cc.col, op.typeSQL),
-				SQL:         fmt.Sprintf("SELECT count(*) FROM %s AS r WHERE NOT %s(r.*)", t, fn),
-			},
-			Hazards: []plans.Hazard{
-				{Type: plans.HazardCastFailure, Message: "values that do not convert would make the backfill fail; the gate counts them first"},
-				{Type: plans.HazardTableScan, Message: "the gate reads the whole table (a plain SELECT: nothing is blocked)"},
-			},
-		})
-	}
 	b.add(stageExpand, plans.Step{
 		ID:            "add-column-" + cc.newCol,
 		Summary:       fmt.Sprintf("Add %s %s next to %s (nullable, no default: instant)", cc.newCol, op.typeSQL, cc.col),
@@ -567,24 +536,31 @@ func (op *changeType) expandColumn(b *builder, cc *columnChange) error {
 	if err != nil {
 		return fmt.Errorf("planner: USING expression: %w", err)
 	}
-	fnSQL := syncFunctionSQL(cc.syncFunction().quoted(), []syncPair{{from: cc.col, to: cc.newCol, forward: fwd}})
+	pair := syncPair{from: cc.col, to: cc.newCol, forward: fwd, sources: cc.sources(), wholeRow: usesWholeRow(cc.using)}
+	fnSQL := syncFunctionSQL(cc.syncFunction().quoted(), []syncPair{pair})
 	if strings.Count(fnSQL, "$cutover$") != 2 {
 		return op.si.unsupported("the USING expression contains the text $cutover$, which cutover uses to quote function bodies")
 	}
 	trg := ident(cc.triggerName())
+	hazards := []plans.Hazard{
+		{Type: plans.HazardBlocksWrites, Message: "CREATE TRIGGER takes SHARE ROW EXCLUSIVE for an instant; writes queue behind it, so it runs with a short lock_timeout"},
+		{Type: plans.HazardCastFailure, Message: fmt.Sprintf("from now on, an INSERT, or an UPDATE that sets %s, fails when %s does not convert to %s; updates of other columns are not affected", strings.Join(pair.sources, " or "), cc.col, op.typeSQL)},
+	}
+	summary := fmt.Sprintf("Compute %s from %s on every INSERT and on every UPDATE that sets %s", cc.newCol, cc.col, strings.Join(pair.sources, " or "))
+	if pair.wholeRow {
+		hazards[1].Message = fmt.Sprintf("from now on, a write fails when the row's %s does not convert to %s", cc.col, op.typeSQL)
+		summary = fmt.Sprintf("Compute %s from %s on every INSERT and UPDATE that leaves it stale", cc.newCol, cc.col)
+	}
 	b.add(stageExpand, plans.Step{
 		ID:            "sync-trigger-" + cc.newCol,
-		Summary:       fmt.Sprintf("Compute %s from %s on every INSERT and UPDATE", cc.newCol, cc.col),
-		SQL:           fnSQL + ";\n" + fmt.Sprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s()", trg, t, cc.syncFunction().quoted()),
+		Summary:       summary,
+		SQL:           fnSQL + ";\n" + syncTriggerSQL(cc.triggerName(), cc.table, cc.syncFunction().quoted(), []syncPair{pair}),
 		Rollback:      fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s;\nDROP FUNCTION IF EXISTS %s()", trg, t, cc.syncFunction().quoted()),
 		Lock:          plans.LockShareRowExclusive,
 		Table:         cc.table.String(),
 		Transactional: true,
 		Rewrite:       plans.ImpactNone,
-		Hazards: []plans.Hazard{
-			{Type: plans.HazardBlocksWrites, Message: "CREATE TRIGGER takes SHARE ROW EXCLUSIVE for an instant; writes queue behind it, so it runs with a short lock_timeout"},
-			{Type: plans.HazardCastFailure, Message: fmt.Sprintf("from now on, a write of %s whose value does not convert to %s fails", cc.col, op.typeSQL)},
-		},
+		Hazards:       hazards,
 	})
 	if cc.tab != nil {
 		var later []string
@@ -596,6 +572,15 @@ func (op *changeType) expandColumn(b *builder, cc *columnChange) error {
 		if len(later) > 0 {
 			b.warn("BEFORE trigger(s) %s of %s fire after cutover's trigger %s (triggers fire in name order): if one changes %s, the new column misses that change. Check them before running the plan.", strings.Join(later, ", "), cc.table, cc.triggerName(), cc.col)
 		}
+		var earlier []string
+		for _, tr := range cc.tab.Triggers {
+			if !pair.wholeRow && tr.Timing == "BEFORE" && tr.Name < cc.triggerName() && tr.FiresOn("UPDATE") {
+				earlier = append(earlier, tr.Name)
+			}
+		}
+		if len(earlier) > 0 {
+			b.warn("BEFORE UPDATE trigger(s) %s of %s may fire on an UPDATE that does not set %s, where cutover's trigger %s does not fire: if one changes %s, the new column misses that change. Check them before running the plan.", strings.Join(earlier, ", "), cc.table, strings.Join(pair.sources, ", "), cc.triggerName(), cc.col)
+		}
 	}
 	src, err := cc.source()
 	if err != nil {
@@ -604,7 +589,37 @@ func (op *changeType) expandColumn(b *builder, cc *columnChange) error {
 	b.backfill(cc.table, fmt.Sprintf("%s = %s", ident(cc.newCol), src),
 		fmt.Sprintf("%s IS NULL AND (%s) IS NOT NULL", ident(cc.newCol), src),
 		fmt.Sprintf("%s from %s", cc.newCol, cc.col))
+	if op.mayFail(cc) {
+		b.backfillHazard(cc.table, plans.Hazard{Type: plans.HazardCastFailure,
+			Message: fmt.Sprintf("a row whose %s does not convert to %s stops the backfill at its batch with PostgreSQL's own error, which names the value (a data exception, SQLSTATE class 22, or a domain's check); the batch writes nothing and the rows before it stay done. Fix those rows (UPDATE them to values that convert), then apply again: the backfill resumes from its checkpoint. To change the USING expression instead, roll back the expand phase and plan again.", cc.col, op.typeSQL)})
+	}
 	return nil
+}
+
+// sources returns the columns the new value is computed from: the column
+// itself and those the USING expression reads.
+func (cc *columnChange) sources() []string {
+	out := []string{cc.col}
+	for _, c := range columnRefNames(cc.using) {
+		if !containsString(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// usesWholeRow reports whether the expression reads the whole row (t.*).
+func usesWholeRow(n *pg_query.Node) bool {
+	found := false
+	if n == nil {
+		return false
+	}
+	walk(n.ProtoReflect(), func(m protoreflect.Message) {
+		if cr, ok := m.Interface().(*pg_query.ColumnRef); ok && len(cr.Fields) > 0 && cr.Fields[len(cr.Fields)-1].GetAStar() != nil {
+			found = true
+		}
+	})
+	return found
 }
 
 // migrateColumn adds, after the backfill, the NOT NULL proof and the
@@ -835,9 +850,6 @@ func (sw *swap) plan(b *builder) error {
 		stmts = append(stmts,
 			fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s", ident(cc.triggerName()), t),
 			fmt.Sprintf("DROP FUNCTION IF EXISTS %s()", cc.syncFunction().quoted()))
-		if op.mayFail(cc) {
-			stmts = append(stmts, "DROP FUNCTION IF EXISTS "+cc.checkFunctionSig())
-		}
 	}
 	for _, v := range views {
 		stmts = append(stmts, dropViewSQL(v))

@@ -15,7 +15,11 @@ import (
 //
 //	expand   add a copy column under the new name, kept equal to the old one
 //	         in both directions by a trigger (old and new releases can run
-//	         side by side);
+//	         side by side); the triggers' WHEN clauses call the function
+//	         only when a write leaves the two columns unequal, so the
+//	         backfill (SET new = old) does not call it; a second trigger,
+//	         on UPDATE OF the new column, makes a new release's write of
+//	         the new column win, NULL included (syncTriggerSQL);
 //	migrate  backfill the copy in batches; build copies of the old column's
 //	         indexes on it (so queries on the new name are fast); release the
 //	         application that reads and writes the new name;
@@ -106,7 +110,12 @@ func (op *renameColumn) plan(b *builder) error {
 	b.free(columnKey(op.table, op.from), "RENAME COLUMN keeps "+op.from+" until the swap")
 	b.swap(op.table, op.to, "renamed from "+op.from)
 	fn := op.functionName().quoted()
-	trg := ident(op.triggerName())
+	pairs := []syncPair{{from: op.from, to: op.to, twoWay: true}}
+	drops := dropSyncTriggersSQL(op.triggerName(), op.table, pairs)
+	fnSQL := syncFunctionSQL(fn, pairs)
+	if strings.Count(fnSQL, "$cutover$") != 2 {
+		return op.si.unsupported("a column name contains the text $cutover$, which cutover uses to quote function bodies")
+	}
 
 	b.add(stageExpand, plans.Step{
 		ID:            "add-column-" + op.to,
@@ -120,11 +129,10 @@ func (op *renameColumn) plan(b *builder) error {
 		Hazards:       []plans.Hazard{aeHazard("ADD COLUMN")},
 	})
 	b.add(stageExpand, plans.Step{
-		ID:      "sync-trigger-" + op.to,
-		Summary: fmt.Sprintf("Keep %s and %s equal on every write, in both directions", op.from, op.to),
-		SQL: syncFunctionSQL(fn, []syncPair{{from: op.from, to: op.to, twoWay: true}}) + ";\n" +
-			fmt.Sprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s()", trg, t, fn),
-		Rollback:      fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s;\nDROP FUNCTION IF EXISTS %s()", trg, t, fn),
+		ID:            "sync-trigger-" + op.to,
+		Summary:       fmt.Sprintf("Keep %s and %s equal on every write, in both directions", op.from, op.to),
+		SQL:           fnSQL + ";\n" + syncTriggerSQL(op.triggerName(), op.table, fn, pairs),
+		Rollback:      strings.Join(append(drops, fmt.Sprintf("DROP FUNCTION IF EXISTS %s()", fn)), ";\n"),
 		Lock:          plans.LockShareRowExclusive,
 		Table:         op.table.String(),
 		Transactional: true,
@@ -169,13 +177,12 @@ func (op *renameColumn) plan(b *builder) error {
 
 	b.add(stageContract, plans.Step{
 		ID:      "swap-" + op.to,
-		Summary: fmt.Sprintf("Drop the trigger and the copy, and rename %s to %s, in one short transaction", op.from, op.to),
-		SQL: strings.Join([]string{
-			fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s", trg, t),
+		Summary: fmt.Sprintf("Drop the sync triggers and the copy, and rename %s to %s, in one short transaction", op.from, op.to),
+		SQL: strings.Join(append(drops,
 			fmt.Sprintf("DROP FUNCTION IF EXISTS %s()", fn),
 			fmt.Sprintf("ALTER TABLE %s DROP COLUMN %s", t, to),
 			fmt.Sprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", t, from, to),
-		}, ";\n"),
+		), ";\n"),
 		// Undoing the swap restores the original name; the copy and the
 		// trigger are then absent, which is what the expand rollbacks
 		// (IF EXISTS) expect.
