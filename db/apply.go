@@ -56,6 +56,14 @@ type ApplyOptions struct {
 	Through plans.PhaseName
 	// ConfirmApps confirms application releases without stopping (--yes).
 	ConfirmApps bool
+	// ThroughDeploy, when positive, stops after the deploy with this
+	// 1-based number (the TUI runs one deploy per key press); the outcome
+	// is "through". Apply only.
+	ThroughDeploy int
+	// ConfirmApp, when positive, confirms the application release with
+	// this deploy number: the operator confirmed its checklist in the TUI.
+	// Apply only.
+	ConfirmApp int
 	// ConfirmIrreversible lists the tables whose irreversible steps may
 	// run (--confirm-irreversible), qualified (public.customer) or not, or
 	// the ids of irreversible steps that lock no table (ADD VALUE).
@@ -339,6 +347,10 @@ func (e *Engine) Apply(ctx context.Context) (out *Outcome, err error) {
 	for _, d := range e.deploys() {
 		if phaseIndex(d.phase) > throughIdx {
 			e.emit(ApplyEvent{Kind: EventFinished, Message: fmt.Sprintf("stopped after the %s phase (--through %s); run apply again to go on", e.opts.Through, e.opts.Through)})
+			return &Outcome{Status: "through"}, nil
+		}
+		if e.opts.ThroughDeploy > 0 && d.number > e.opts.ThroughDeploy {
+			e.emit(ApplyEvent{Kind: EventFinished, Deploy: e.opts.ThroughDeploy, Message: fmt.Sprintf("stopped after deploy %d, as asked", e.opts.ThroughDeploy)})
 			return &Outcome{Status: "through"}, nil
 		}
 		if d.deploy.Kind == plans.App {
@@ -794,6 +806,8 @@ func (e *Engine) appRelease(ctx context.Context, d deployRef) (waiting bool, err
 	switch {
 	case e.opts.ConfirmApps:
 		how = "confirmed with --yes"
+	case e.opts.ConfirmApp == d.number:
+		how = "confirmed in the terminal UI (its checklist acknowledged)"
 	case a != nil:
 		how = fmt.Sprintf("confirmed by running apply again (announced at %s)", a.AnnouncedAt.Format(time.RFC3339))
 	}
