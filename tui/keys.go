@@ -35,11 +35,31 @@ type keyMap struct {
 	Export   key.Binding
 	Compose  key.Binding
 
+	// Live panes (panes.go): show or hide them, focus the locks pane,
+	// pick a session, cancel or terminate it (confirmed with Yes/No).
+	Panes     key.Binding
+	Locks     key.Binding
+	LockUp    key.Binding
+	LockDown  key.Binding
+	CancelPID key.Binding
+	KillPID   key.Binding
+	LeaveLock key.Binding
+
 	// Export prompt.
 	Write  key.Binding
 	Cancel key.Binding
 	PrevUp key.Binding
 	PrevDn key.Binding
+
+	// Run screen (run.go).
+	Run      key.Binding
+	RunNext  key.Binding
+	RunPause key.Binding
+	RunAbort key.Binding
+	RunBack  key.Binding
+	Yes      key.Binding
+	No       key.Binding
+	Submit   key.Binding
 }
 
 func defaultKeys() keyMap {
@@ -68,10 +88,27 @@ func defaultKeys() keyMap {
 		Export:   key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "export runbook")),
 		Compose:  key.NewBinding(key.WithKeys("c", "esc"), key.WithHelp("c", "back to compose")),
 
+		Panes:     key.NewBinding(key.WithKeys("v", "f2"), key.WithHelp("v", "live panes")),
+		Locks:     key.NewBinding(key.WithKeys("L", "f3"), key.WithHelp("L", "locks pane")),
+		LockUp:    key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "previous")),
+		LockDown:  key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "next")),
+		CancelPID: key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "cancel query")),
+		KillPID:   key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "terminate session")),
+		LeaveLock: key.NewBinding(key.WithKeys("esc", "L", "f3"), key.WithHelp("esc", "leave pane")),
+
 		Write:  key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "write file")),
 		Cancel: key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel")),
 		PrevUp: key.NewBinding(key.WithKeys("pgup", "ctrl+u"), key.WithHelp("pgup", "scroll preview back")),
 		PrevDn: key.NewBinding(key.WithKeys("pgdown", "ctrl+d"), key.WithHelp("pgdn", "scroll preview")),
+
+		Run:      key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "run on the database")),
+		RunNext:  key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "run next deploy")),
+		RunPause: key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "pause/resume backfill")),
+		RunAbort: key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "abort")),
+		RunBack:  key.NewBinding(key.WithKeys("esc", "b"), key.WithHelp("esc", "back to review")),
+		Yes:      key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "yes")),
+		No:       key.NewBinding(key.WithKeys("n", "esc"), key.WithHelp("n", "no")),
+		Submit:   key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "confirm")),
 	}
 }
 
@@ -81,10 +118,13 @@ func (k keyMap) ShortHelp() []key.Binding {
 	// What the screen is for first, then help and quit (so they survive
 	// a narrow terminal's truncation), then moving around.
 	return enabled(
+		k.Yes, k.No, k.Submit, k.RunNext, k.RunPause, k.RunAbort, k.RunBack, k.Run,
+		k.CancelPID, k.KillPID, k.LockDown, k.LockUp, k.LeaveLock,
 		k.Write, k.Cancel, k.Choose, k.Back,
 		k.Plan, k.Form, k.Export, k.Leave, k.Edit, k.Review,
 		k.Help, k.Quit,
 		k.Down, k.Up, k.NextStep, k.Compose, k.Screen,
+		k.Panes, k.Locks,
 	)
 }
 
@@ -94,7 +134,9 @@ func (k keyMap) FullHelp() [][]key.Binding {
 		enabled(k.Plan, k.Form, k.Edit, k.Leave, k.Review, k.Choose, k.Back),
 		enabled(k.Up, k.Down, k.Top, k.Bottom, k.NextStep, k.PrevStep, k.DetailDn, k.DetailUp),
 		enabled(k.Export, k.Compose, k.Write, k.Cancel, k.PrevDn, k.PrevUp),
-		enabled(k.Screen, k.Help, k.Quit),
+		enabled(k.Run, k.RunNext, k.RunPause, k.RunAbort, k.RunBack, k.Yes, k.No, k.Submit),
+		enabled(k.LockUp, k.LockDown, k.CancelPID, k.KillPID, k.LeaveLock),
+		enabled(k.Screen, k.Panes, k.Locks, k.Help, k.Quit),
 	}
 	out := cols[:0]
 	for _, c := range cols {

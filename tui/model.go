@@ -37,6 +37,19 @@ type Options struct {
 	Debounce time.Duration
 	// Context bounds the backend calls; nil means context.Background().
 	Context context.Context
+	// Monitor feeds the live lock and latency panes with samples of the
+	// plan's tables, and cancels or terminates sessions from the locks
+	// pane (NewLiveMonitor); nil: the panes say they are not connected.
+	// The caller closes it after the program ends.
+	Monitor Monitor
+	// Plan, when set, is shown on the review screen at start (a plan file:
+	// the way to resume a run whose schema changes make its SQL plan
+	// differently now); its input goes in the editor.
+	Plan *plans.Plan
+	// PlanDir is where the run screen saves the plan (JSON) of a run it
+	// starts, so that the run can be resumed with --plan FILE; "" saves
+	// nothing.
+	PlanDir string
 }
 
 type screen int
@@ -44,10 +57,11 @@ type screen int
 const (
 	screenCompose screen = iota
 	screenReview
+	screenRun
 )
 
 func (s screen) String() string {
-	return [...]string{"Compose", "Review"}[s]
+	return [...]string{"Compose", "Review", "Run"}[s]
 }
 
 // Model is the root model of the TUI.
@@ -69,6 +83,12 @@ type Model struct {
 	export  exportModel
 	form    formModel
 	panes   panesModel
+	run     runModel
+	// initialPlan and planDir are Options.Plan and Options.PlanDir.
+	initialPlan *plans.Plan
+	planDir     string
+	// live is the panes' feed (panes.go).
+	live liveState
 
 	plan     *plans.Plan
 	planErr  error
@@ -100,6 +120,9 @@ func New(o Options) *Model {
 	if o.Context == nil {
 		o.Context = context.Background()
 	}
+	if o.Plan != nil && o.SQL == "" {
+		o.SQL = o.Plan.Input
+	}
 	st := newStyles(r)
 	h := help.New()
 	h.Styles = help.Styles{
@@ -112,19 +135,23 @@ func New(o Options) *Model {
 		FullSeparator:  st.muted,
 	}
 	m := &Model{
-		backend:    o.Backend,
-		ctx:        o.Context,
-		st:         st,
-		keys:       defaultKeys(),
-		help:       h,
-		compose:    newCompose(st, o.SQL, o.Debounce),
-		review:     newReview(st),
-		export:     newExport(st),
-		form:       newForm(st),
-		panes:      newPanes(st, o.Backend.Connected(), o.Backend.Source()),
-		exportPath: DefaultExportPath,
-		width:      80,
-		height:     24,
+		backend:     o.Backend,
+		ctx:         o.Context,
+		st:          st,
+		keys:        defaultKeys(),
+		help:        h,
+		compose:     newCompose(st, o.SQL, o.Debounce),
+		review:      newReview(st),
+		export:      newExport(st),
+		form:        newForm(st),
+		panes:       newPanes(st, o.Monitor != nil || o.Backend.Connected(), o.Backend.Source()),
+		live:        liveState{mon: o.Monitor},
+		run:         newRun(st),
+		initialPlan: o.Plan,
+		planDir:     o.PlanDir,
+		exportPath:  DefaultExportPath,
+		width:       80,
+		height:      24,
 	}
 	m.layout()
 	m.syncKeys()
@@ -138,7 +165,11 @@ func (m *Model) Init() tea.Cmd {
 		s, err := b.Schema(ctx)
 		return schemaMsg{schema: s, err: err}
 	}
-	return tea.Batch(m.compose.Init(), load)
+	cmds := []tea.Cmd{m.compose.Init(), load}
+	if p := m.initialPlan; p != nil {
+		cmds = append(cmds, func() tea.Msg { return plannedMsg{seq: 0, plan: p} })
+	}
+	return tea.Batch(cmds...)
 }
 
 // Plan is the plan on the review screen, nil before the first one.
@@ -149,6 +180,13 @@ func (m *Model) Screen() string { return m.screen.String() }
 
 // Update implements tea.Model.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	if l, ok := msg.(listenedMsg); ok {
+		_, cmd := m.Update(l.msg)
+		return m, tea.Batch(cmd, l.next)
+	}
+	if cmd, ok := m.runUpdate(msg); ok {
+		return m, cmd
+	}
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
@@ -178,7 +216,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.compose.Blur()
 		m.layout()
 		m.syncKeys()
-		return m, nil
+		return m, m.watchPlan(msg.plan)
 	case exportedMsg:
 		if msg.err != nil {
 			m.export.err = msg.err
@@ -202,7 +240,13 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, cmd
 	case SampleMsg:
 		m.panes.Push(msg.Sample)
+		m.relayoutSummary()
 		return m, nil
+	case monitorStartedMsg, liveSampleMsg, monitorStoppedMsg, monitorRetryMsg, signalledMsg:
+		cmd := m.updateLive(msg)
+		m.relayoutSummary()
+		m.syncKeys()
+		return m, cmd
 	case checkTickMsg, checkedMsg, schemaMsg:
 		cmd := m.compose.Update(msg)
 		m.syncKeys()
@@ -218,6 +262,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 // screen that has the focus.
 func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	k := &m.keys
+	if cmd, ok := m.runKeyFirst(msg); ok {
+		return cmd
+	}
 	if msg.String() == "ctrl+c" {
 		return tea.Quit
 	}
@@ -227,6 +274,9 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 		if key.Matches(msg, k.Help) || msg.Type == tea.KeyEsc {
 			return nil
 		}
+	}
+	if cmd, ok := m.paneKey(msg); ok {
+		return cmd
 	}
 	if m.forming {
 		closeForm, cmd := m.form.Key(msg)
@@ -279,7 +329,7 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 
 // typing reports whether printable keys are text (the editor has focus).
 func (m *Model) typing() bool {
-	return m.screen == screenCompose && m.compose.Focused()
+	return (m.screen == screenCompose && m.compose.Focused()) || m.run.dialog == dlgTyped
 }
 
 func (m *Model) composeKey(msg tea.KeyMsg) tea.Cmd {
@@ -325,6 +375,8 @@ func (m *Model) reviewKey(msg tea.KeyMsg) tea.Cmd {
 		r.detail.HalfPageDown()
 	case key.Matches(msg, k.DetailUp):
 		r.detail.HalfPageUp()
+	case key.Matches(msg, k.Run):
+		return m.openRun()
 	case key.Matches(msg, k.Export) && m.plan != nil:
 		m.exporting = true
 		m.layout()
@@ -364,25 +416,29 @@ func (m *Model) switchScreen() tea.Cmd {
 	return m.compose.Focus()
 }
 
-// panesHeight is the height of the live panes strip: shown on terminals
-// of 120x36 and more; smaller ones say "not connected" in the header.
-func (m *Model) panesHeight() int {
-	if m.width >= 120 && m.height >= 36 {
-		return min(12, m.height/4)
-	}
-	return 0
-}
-
 // layout sizes the children for the terminal: a header line, the screen,
 // the live panes when there is room, and the help bar.
 func (m *Model) layout() {
-	body := max(m.height-2-m.panesHeight(), 3)
+	if m.panes.focus && !m.panesVisible() {
+		// The terminal shrank under the focused locks pane.
+		m.panes.Focus(false)
+		m.syncKeys()
+	}
+	m.live.summary = m.summaryRows()
+	body := max(m.height-2-m.panesHeight()-m.live.summary, 3)
+	if m.panesReplaceBody() {
+		body = max(m.height-2, 3)
+	}
 	w := max(m.width, 20)
 	m.compose.SetSize(w, body)
 	m.review.SetSize(w, body)
 	m.export.SetSize(w, body)
 	m.form.SetSize(w, body)
 	m.panes.SetSize(w, m.panesHeight())
+	m.run.SetSize(w, body)
+	if m.panesReplaceBody() {
+		m.panes.SetSize(w, m.height-2)
+	}
 	m.help.Width = w
 }
 
@@ -425,6 +481,10 @@ func (m *Model) syncKeys() {
 	for _, b := range []*key.Binding{&k.Write, &k.Cancel, &k.PrevDn, &k.PrevUp} {
 		b.SetEnabled(m.exporting)
 	}
+	m.syncRunKeys()
+	// Last: a confirmation or the focused locks pane overrides the
+	// screen's keys.
+	m.syncPaneKeys()
 }
 
 // View implements tea.Model.
@@ -440,15 +500,26 @@ func (m *Model) View() string {
 		body = m.export.View()
 	case m.screen == screenCompose:
 		body = m.compose.View(m.planErr)
+	case m.screen == screenRun:
+		body = m.run.View(m.backend.Source())
 	default:
 		body = m.review.View()
+	}
+	if m.panesReplaceBody() {
+		body = m.panes.View()
+	}
+	if m.panes.confirm != nil {
+		body = m.confirmOverlay(body)
 	}
 	if m.showHelp {
 		body = m.helpOverlay(body)
 	}
 	parts := []string{m.headerView(), body}
-	if m.panesHeight() > 0 {
+	if m.panesHeight() > 0 && !m.panesReplaceBody() {
 		parts = append(parts, m.panes.View())
+	}
+	if m.summaryRows() > 0 {
+		parts = append(parts, m.panes.Summary(m.width))
 	}
 	parts = append(parts, m.footerView())
 	// Every part is exactly m.width wide, except the header and the help
@@ -460,7 +531,11 @@ func (m *Model) View() string {
 
 func (m *Model) headerView() string {
 	tabs := ""
-	for _, s := range []screen{screenCompose, screenReview} {
+	screens := []screen{screenCompose, screenReview}
+	if m.runner() != nil {
+		screens = append(screens, screenRun)
+	}
+	for _, s := range screens {
 		if s == m.screen {
 			tabs += m.st.tabOn.Render(s.String())
 		} else {

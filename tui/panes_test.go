@@ -2,12 +2,14 @@ package tui
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/exp/golden"
+	"github.com/charmbracelet/x/exp/teatest"
 	"github.com/muesli/termenv"
 
 	"github.com/cutover/cutover/db/monitor"
@@ -38,7 +40,7 @@ func trapSample(seq int) monitor.Sample {
 		Locks: &monitor.LockSample{
 			Waiting: 2, OldestWait: ms(2300),
 			Sessions: []monitor.Session{
-				{PID: 100, Application: "shop-api", State: "idle in transaction", XactAge: ms(12000),
+				{PID: 100, Application: "shop-api", User: "shop", Client: "10.0.4.7:51544", State: "idle in transaction", XactAge: ms(12000),
 					Query:  "UPDATE customer SET active = 1 WHERE customer_id = 7",
 					Locks:  []monitor.Lock{{Table: "public.customer", Type: "relation", Mode: "RowExclusiveLock", Granted: true}},
 					Blocks: []int{200}, HeadBlocker: true},
@@ -89,9 +91,11 @@ func livePanes(w, h int) *panesModel {
 func TestPanesRenderSamples(t *testing.T) {
 	for _, sz := range sizes {
 		t.Run(sz.name, func(t *testing.T) {
+			// What the model gives them: a strip below the screen at
+			// 160x48, the screen's place (one above the other) at 80x24.
 			h := 12
 			if sz.h < 40 {
-				h = 10
+				h = sz.h - 2
 			}
 			p := livePanes(sz.w, h)
 			v := p.View()
@@ -120,7 +124,10 @@ func TestPanesRenderSamples(t *testing.T) {
 			// The trap is never cut: wrapped, all of it is there.
 			var left []string
 			for _, l := range lines {
-				left = append(left, string([]rune(l)[:sz.w/2]))
+				if sz.w >= 120 {
+					l = string([]rune(l)[:sz.w/2])
+				}
+				left = append(left, l)
 			}
 			flat := strings.Join(strings.Fields(strings.NewReplacer("│", " ").Replace(strings.Join(left, "\n"))), " ")
 			if !strings.Contains(flat, "1 queued behind it (oldest 1.1s)") {
@@ -169,37 +176,51 @@ func TestSkippedLockTickKeepsPrevious(t *testing.T) {
 	}
 }
 
-// The full screen with both panes populated, at 160x48 (issue 7: under
-// 2 ms), without colours (NO_COLOR) and with 256 colours.
-func BenchmarkViewLive160x48(b *testing.B) {
+// The full screen with both panes populated and a full history (10
+// minutes of samples, step markers), at 160x48 (issue 7: under 2 ms),
+// without colours (NO_COLOR) and with 256 colours; with the panes as a
+// strip, and with the locks pane focused (half the screen, a selection).
+func BenchmarkViewFullScreen160x48(b *testing.B) {
 	for _, prof := range []struct {
 		name string
 		p    termenv.Profile
 	}{{"nocolor", termenv.Ascii}, {"256color", termenv.ANSI256}} {
-		b.Run(prof.name, func(b *testing.B) {
-			r := asciiRenderer()
-			r.SetColorProfile(prof.p)
-			m := New(Options{Backend: connectedBackend{pagilaBackend()}, Renderer: r, SQL: renameSQL})
-			run(m, tea.WindowSizeMsg{Width: 160, Height: 48})
-			keys(m, "ctrl+p", "n")
-			for i := 1; i <= historyCap; i++ {
-				run(m, SampleMsg{trapSample(i)})
+		for _, focus := range []bool{false, true} {
+			name := prof.name + "/strip"
+			if focus {
+				name = prof.name + "/focused"
 			}
-			b.Run("frame", func(b *testing.B) {
-				b.ReportAllocs()
-				for range b.N {
-					_ = m.View()
+			b.Run(name, func(b *testing.B) {
+				r := asciiRenderer()
+				r.SetColorProfile(prof.p)
+				m := New(Options{Backend: connectedBackend{pagilaBackend()}, Renderer: r, SQL: renameSQL})
+				run(m, tea.WindowSizeMsg{Width: 160, Height: 48})
+				keys(m, "ctrl+p", "n")
+				for i := 1; i <= historyCap; i++ {
+					run(m, SampleMsg{trapSample(i)})
+					if i%60 == 0 {
+						m.panes.Mark(Marker{At: t0.Add(time.Duration(i) * time.Second), Label: fmt.Sprintf("step %d", i/60)})
+					}
 				}
-			})
-			// A new sample every frame: the panes are drawn again.
-			b.Run("sample", func(b *testing.B) {
-				b.ReportAllocs()
-				for i := range b.N {
-					m.Update(SampleMsg{trapSample(historyCap + 1 + i)})
-					_ = m.View()
+				if focus {
+					keys(m, "L", "j")
 				}
+				b.Run("frame", func(b *testing.B) {
+					b.ReportAllocs()
+					for range b.N {
+						_ = m.View()
+					}
+				})
+				// A new sample every frame: the panes are drawn again.
+				b.Run("sample", func(b *testing.B) {
+					b.ReportAllocs()
+					for i := range b.N {
+						m.Update(SampleMsg{trapSample(historyCap + 1 + i)})
+						_ = m.View()
+					}
+				})
 			})
-		})
+		}
 	}
 }
 
@@ -218,4 +239,109 @@ func TestGoldenReviewWithLivePanes(t *testing.T) {
 		t.Fatalf("screen lacks the panes or the step:\n%s", v)
 	}
 	golden.RequireEqual(t, []byte(v))
+}
+
+// livePanesModel is the review screen of the rename with the live panes
+// fed 60 deterministic samples (the lock-queue trap; a latency spike while
+// E1 waits, between its markers).
+func livePanesModel(w, h int) *Model {
+	m := New(Options{Backend: connectedBackend{pagilaBackend()}, Renderer: asciiRenderer(), SQL: renameSQL})
+	run(m, tea.WindowSizeMsg{Width: w, Height: h})
+	keys(m, "ctrl+p")
+	for i := 1; i <= 60; i++ {
+		run(m, SampleMsg{trapSample(i)})
+	}
+	m.panes.Mark(Marker{At: t0.Add(40 * time.Second), Label: "E1 start"})
+	m.panes.Mark(Marker{At: t0.Add(50*time.Second + 500*time.Millisecond), Label: "E1 done"})
+	return m
+}
+
+// The panes on demand, in the program (teatest): at 80x24 the panes key
+// shows them in the screen's place, one above the other; at 160x48 they
+// are a strip below the screen, and focusing the locks pane gives it half
+// the height, the head blocker selected. The confirmation of a terminate
+// names the session, what it holds and who waits behind it.
+func TestGoldenLivePanes(t *testing.T) {
+	for _, sz := range sizes {
+		t.Run(sz.name, func(t *testing.T) {
+			m := livePanesModel(sz.w, sz.h)
+			tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(sz.w, sz.h))
+			if sz.w < 120 {
+				tm.Type("v")
+			}
+			tm.Type("L")
+			waitScreen(t, tm, "c cancel query")
+			tm.Type("j")
+			tm.Type("t")
+			waitScreen(t, tm, "Terminate pid 200?")
+			tm.Type("n")
+			tm.Type("k")
+			waitScreen(t, tm, "› 100 shop-api")
+			m, view := finalView(t, tm)
+			if m.panes.sel != 100 || m.panes.confirm != nil {
+				t.Fatalf("selected %d, confirm %v; want 100 and none", m.panes.sel, m.panes.confirm)
+			}
+			golden.RequireEqual(t, []byte(view))
+		})
+	}
+}
+
+// The confirmation overlay, at both sizes.
+func TestGoldenLivePanesConfirm(t *testing.T) {
+	for _, sz := range sizes {
+		t.Run(sz.name, func(t *testing.T) {
+			m := livePanesModel(sz.w, sz.h)
+			keys(m, "L", "t")
+			v := m.View()
+			for _, want := range []string{"Terminate pid 100?", "shop-api · user", "idle in transaction · transaction open 12.0s",
+				"RowExclusiveLock on public.customer", "2 sessions wait behind it", "y yes, terminate it"} {
+				if !strings.Contains(v, want) {
+					t.Errorf("confirmation lacks %q:\n%s", want, v)
+				}
+			}
+			golden.RequireEqual(t, []byte(v))
+		})
+	}
+}
+
+// At 80x24 with the panes hidden, a line above the help bar keeps the
+// live figures in view.
+func TestLiveSummaryLine(t *testing.T) {
+	m := livePanesModel(80, 24)
+	v := m.View()
+	if !strings.Contains(v, "live ! lock queue: pid 200 waits 2.3s, 1 behind · p50/p99 666µs/2.0ms") {
+		t.Fatalf("no summary line:\n%s", v)
+	}
+	assertFits(t, v, 80, 24)
+	keys(m, "v")
+	if v := m.View(); strings.Contains(v, "live ! lock queue") || !strings.Contains(v, "Locks · 4 sessions") {
+		t.Fatalf("with the panes shown, no summary line but the panes:\n%s", v)
+	}
+}
+
+// The terminal shrinking under the focused locks pane gives the keys back
+// to the screen (the panes are hidden by default at 80x24).
+func TestShrinkUnfocusesLocks(t *testing.T) {
+	m := livePanesModel(160, 48)
+	keys(m, "L")
+	if !m.panes.focus {
+		t.Fatal("L did not focus the locks pane")
+	}
+	run(m, tea.WindowSizeMsg{Width: 80, Height: 24})
+	if m.panes.focus || m.keys.CancelPID.Enabled() {
+		t.Fatal("the hidden locks pane kept the focus")
+	}
+	keys(m, "j")
+	if s := m.review.SelectedStep(); s == nil || s.ID == "E1-add-column-email-address" {
+		t.Fatalf("j did not move the review selection: %+v", s)
+	}
+}
+
+// The p50/p99 band: p50 solid from the bottom, p99 shaded above it.
+func TestBand(t *testing.T) {
+	got := band([]float64{1, 0.5, nan()}, []float64{2, 2, nan()}, 2)
+	want := []string{"░░ ", "█▄ "}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("band = %q, want %q", got, want)
+	}
 }
