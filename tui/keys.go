@@ -147,6 +147,19 @@ func (k keyMap) FullHelp() [][]key.Binding {
 	return out
 }
 
+// all is every binding, to switch them off at once (an open dialog).
+func (k *keyMap) all() []*key.Binding {
+	return []*key.Binding{
+		&k.Quit, &k.Help, &k.Screen,
+		&k.Plan, &k.Edit, &k.Leave, &k.Review, &k.Form,
+		&k.Choose, &k.Back,
+		&k.Up, &k.Down, &k.Top, &k.Bottom, &k.NextStep, &k.PrevStep, &k.DetailDn, &k.DetailUp, &k.Export, &k.Compose,
+		&k.Panes, &k.Locks, &k.LockUp, &k.LockDown, &k.CancelPID, &k.KillPID, &k.LeaveLock,
+		&k.Write, &k.Cancel, &k.PrevUp, &k.PrevDn,
+		&k.Run, &k.RunNext, &k.RunPause, &k.RunAbort, &k.RunBack, &k.Yes, &k.No, &k.Submit,
+	}
+}
+
 func enabled(bs ...key.Binding) []key.Binding {
 	out := make([]key.Binding, 0, len(bs))
 	for _, b := range bs {

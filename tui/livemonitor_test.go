@@ -431,3 +431,63 @@ func TestPlanTables(t *testing.T) {
 		t.Fatalf("planTables = %s", got)
 	}
 }
+
+// The feed starts before any plan, on the tables the editor's SQL names
+// (those the schema has): the panes show real data from the start. Other
+// SQL retargets it; SQL naming no known table leaves it be; the plan's
+// tables then take over, and SQL edited after a plan does not move it.
+func TestLiveFeedStartsOnSQLTables(t *testing.T) {
+	mon := newFakeMonitor()
+	m := New(Options{Backend: pagilaBackend(), Renderer: asciiRenderer(),
+		SQL: "ALTER TABLE rental ADD COLUMN note text; ALTER TABLE payment ALTER COLUMN amount SET NOT NULL;", Debounce: time.Millisecond, Monitor: mon})
+	f := newFeed(t, m, 160, 48)
+	if v := m.View(); !strings.Contains(v, "connected: waiting for a change naming a table to watch") {
+		t.Errorf("the panes before the SQL parsed:\n%s", v)
+	}
+	f.until("the feed on the SQL's tables", func() bool { return m.live.ch != nil })
+	if m.Plan() != nil {
+		t.Fatal("planned without ctrl+p")
+	}
+	if got := strings.Join(mon.starts[0], ","); got != `"public"."rental","public"."payment"` && got != `"public"."payment","public"."rental"` {
+		t.Fatalf("the feed started on %q, want rental and payment", got)
+	}
+	mon.ch <- trapSample(1)
+	f.until("the sample", func() bool { return m.panes.history.Len() == 1 })
+	if v := m.View(); !strings.Contains(v, "100 shop-api BLOCKER") || strings.Contains(v, "waiting for the first sample") {
+		t.Fatalf("the sample is not in the panes before a plan:\n%s", v)
+	}
+
+	// Edited: customer, then a table that does not exist (the feed stays).
+	edit := func(sql string) {
+		t.Helper()
+		m.compose.editor.SetValue(sql)
+		m.compose.seq++
+		f.handle(m.compose.check()())
+	}
+	gen := m.live.gen
+	edit(renameSQL)
+	f.until("the retarget", func() bool { return m.live.gen > gen && m.live.ch != nil })
+	if got := strings.Join(mon.starts[len(mon.starts)-1], ","); got != `"public"."customer"` {
+		t.Fatalf("retargeted to %q", got)
+	}
+	n := len(mon.starts)
+	edit("ALTER TABLE no_such_table ADD COLUMN x int;")
+	if len(mon.starts) != n || m.live.ch == nil {
+		t.Fatalf("SQL naming no known table moved the feed: %q", mon.starts)
+	}
+
+	// The plan's tables take over; later edits do not move the feed.
+	edit("ALTER TABLE rental ADD COLUMN note text;")
+	f.until("the SQL's table", func() bool { return len(mon.starts) == n+1 && m.live.ch != nil })
+	edit(renameSQL)
+	f.keys("ctrl+p")
+	f.until("the plan's feed", func() bool { return m.Plan() != nil && m.live.ch != nil && len(mon.starts) >= n+2 })
+	if got := strings.Join(mon.starts[len(mon.starts)-1], ","); got != `"public"."customer"` {
+		t.Fatalf("the plan's feed watches %q", got)
+	}
+	n = len(mon.starts)
+	edit("ALTER TABLE rental ADD COLUMN note text;")
+	if len(mon.starts) != n {
+		t.Fatalf("an edit after the plan moved the feed: %q", mon.starts)
+	}
+}

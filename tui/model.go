@@ -153,6 +153,9 @@ func New(o Options) *Model {
 		width:       80,
 		height:      24,
 	}
+	if o.Monitor != nil {
+		m.panes.setStatus("connected: waiting for a change naming a table to watch", false)
+	}
 	m.layout()
 	m.syncKeys()
 	return m
@@ -250,6 +253,11 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case checkTickMsg, checkedMsg, schemaMsg:
 		cmd := m.compose.Update(msg)
 		m.syncKeys()
+		if _, tick := msg.(checkTickMsg); !tick {
+			// The SQL parsed or the schema came: until there is a plan,
+			// the panes watch the tables the SQL names.
+			cmd = tea.Batch(cmd, m.watchSQL())
+		}
 		return m, cmd
 	}
 	if m.screen == screenCompose {
@@ -437,9 +445,18 @@ func (m *Model) layout() {
 	m.panes.SetSize(w, m.panesHeight())
 	m.run.SetSize(w, body)
 	if m.panesReplaceBody() {
-		m.panes.SetSize(w, m.height-2)
+		m.panes.SetSize(w, max(m.height-2-m.runLine(), 3))
 	}
 	m.help.Width = w
+}
+
+// runLine is 1 when the live panes take the run screen's place: a line
+// above them then says where the run stands.
+func (m *Model) runLine() int {
+	if m.screen == screenRun && m.run.plan != nil && m.panesReplaceBody() {
+		return 1
+	}
+	return 0
 }
 
 // syncKeys enables the bindings that mean something now, so help lists
@@ -482,9 +499,43 @@ func (m *Model) syncKeys() {
 		b.SetEnabled(m.exporting)
 	}
 	m.syncRunKeys()
-	// Last: a confirmation or the focused locks pane overrides the
-	// screen's keys.
+	// Then the focused locks pane overrides the screen's keys, and last
+	// an open dialog overrides every other.
 	m.syncPaneKeys()
+	m.syncDialogKeys()
+}
+
+// syncDialogKeys leaves only a dialog's answers enabled while it is open
+// (the run screen's dialogs and the locks pane's confirmation take every
+// key): the help bar then lists what answers it, and a dialog's keys are
+// never enabled without the dialog on screen (View draws it over
+// whatever the layout shows).
+func (m *Model) syncDialogKeys() {
+	r := &m.run
+	if r.dialog == dlgNone && m.panes.confirm == nil {
+		return
+	}
+	k := &m.keys
+	for _, b := range k.all() {
+		b.SetEnabled(false)
+	}
+	if r.dialog == dlgTyped {
+		// Typing: enter confirms, esc cancels, ctrl+c quits (nothing
+		// runs while the name is typed).
+		k.Submit.SetEnabled(true)
+		k.Quit.SetEnabled(true)
+		k.Quit.SetKeys("ctrl+c")
+		k.Quit.SetHelp("ctrl+c", "quit")
+		return
+	}
+	k.Yes.SetEnabled(true)
+	k.No.SetEnabled(true)
+	if r.dialog == dlgNone && !r.running {
+		// The locks pane's question: ctrl+c still quits.
+		k.Quit.SetEnabled(true)
+		k.Quit.SetKeys("ctrl+c")
+		k.Quit.SetHelp("ctrl+c", "quit")
+	}
 }
 
 // View implements tea.Model.
@@ -501,18 +552,29 @@ func (m *Model) View() string {
 	case m.screen == screenCompose:
 		body = m.compose.View(m.planErr)
 	case m.screen == screenRun:
-		body = m.run.View(m.backend.Source())
+		body = m.run.View()
 	default:
 		body = m.review.View()
 	}
 	if m.panesReplaceBody() {
 		body = m.panes.View()
-	}
-	if m.panes.confirm != nil {
-		body = m.confirmOverlay(body)
+		if m.runLine() > 0 {
+			body = m.run.line(m.width) + "\n" + body
+		}
 	}
 	if m.showHelp {
 		body = m.helpOverlay(body)
+	}
+	// The dialogs last, over whatever the layout shows (the screen or the
+	// panes in its place, the help): a question whose keys are active is
+	// always on screen. The run's dialog takes the keys first, so it is
+	// drawn on top.
+	if m.panes.confirm != nil {
+		body = m.confirmOverlay(body)
+	}
+	if m.run.dialog != dlgNone {
+		title, text, keep := m.run.dialogView(m.backend.Source())
+		body = m.run.overlay(body, title, text, keep)
 	}
 	parts := []string{m.headerView(), body}
 	if m.panesHeight() > 0 && !m.panesReplaceBody() {

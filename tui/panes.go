@@ -12,9 +12,11 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/cutover/cutover/db/monitor"
 	"github.com/cutover/cutover/plans"
+	"github.com/cutover/cutover/schema"
 )
 
 // SampleMsg delivers one db/monitor sample to the live panes. A live
@@ -888,6 +890,9 @@ type liveState struct {
 	// show: 0 the default (shown on terminals of 120x36 and more), 1
 	// shown, -1 hidden (the Panes key).
 	show int
+	// showBefore is show when the locks pane took the focus: leaving
+	// the pane brings that layout back.
+	showBefore int
 	// summary is the summary line's rows at the last layout.
 	summary int
 }
@@ -910,6 +915,42 @@ const monitorRetry = 5 * time.Second
 // step starts and ends).
 func (m *Model) Mark(label string) {
 	m.panes.Mark(Marker{At: time.Now(), Label: label})
+}
+
+// watchSQL points the live feed at the tables the editor's SQL names
+// (as it last parsed, those of them the schema has), while there is no
+// plan: the panes show the database from the start, before planning. A
+// plan's tables take over (watchPlan); SQL naming no known table leaves
+// the feed as it is.
+func (m *Model) watchSQL() tea.Cmd {
+	if m.live.mon == nil || m.plan != nil {
+		return nil
+	}
+	tables := sqlTables(m.compose.targets, m.compose.schema)
+	if len(tables) == 0 || (m.live.gen > 0 && slices.Equal(tables, m.live.tables)) {
+		return nil
+	}
+	m.live.tables = tables
+	return m.restartFeed()
+}
+
+// sqlTables are the tables among targets (planner.Relations keys) that s
+// has, in order, as quoted identifiers (as planTables gives them).
+func sqlTables(targets []string, s *schema.Schema) []string {
+	if s == nil {
+		return nil
+	}
+	var out []string
+	for _, k := range targets {
+		t := s.Tables[k]
+		if t == nil {
+			continue
+		}
+		if q := (pgx.Identifier{t.Schema, t.Name}).Sanitize(); !slices.Contains(out, q) {
+			out = append(out, q)
+		}
+	}
+	return out
 }
 
 // watchPlan points the live feed at the tables p's steps lock; nothing
@@ -959,7 +1000,7 @@ func (m *Model) updateLive(msg tea.Msg) tea.Cmd {
 			m.panes.setStatus("connected: plan a change and the panes watch its tables", false)
 			return nil
 		case msg.ch == nil:
-			m.panes.setStatus("none of the plan's tables exists yet: nothing to watch", false)
+			m.panes.setStatus("none of the change's tables exists yet: nothing to watch", false)
 			return nil
 		}
 		l.ch = msg.ch
@@ -1051,7 +1092,10 @@ func (m *Model) paneKey(msg tea.KeyMsg) (cmd tea.Cmd, ok bool) {
 	if p.focus {
 		switch {
 		case key.Matches(msg, k.LeaveLock):
+			// Back to the layout the operator had: on a small terminal
+			// the panes shown for the focus give the screen back.
 			p.Focus(false)
+			m.live.show = m.live.showBefore
 		case key.Matches(msg, k.LockUp):
 			p.move(-1)
 		case key.Matches(msg, k.LockDown):
@@ -1077,6 +1121,7 @@ func (m *Model) paneKey(msg tea.KeyMsg) (cmd tea.Cmd, ok bool) {
 			m.live.show = 1
 		}
 	case key.Matches(msg, k.Locks):
+		m.live.showBefore = m.live.show
 		if !m.panesVisible() {
 			m.live.show = 1
 		}
@@ -1129,7 +1174,14 @@ func (m *Model) syncPaneKeys() {
 // over the screen.
 func (m *Model) confirmOverlay(body string) string {
 	w := min(m.width-4, 100) - 4
-	box := m.st.overlay.Render(m.panes.confirmView(w))
+	text := strings.Split(m.panes.confirmView(w), "\n")
+	if room := lipgloss.Height(body) - 2; len(text) > room && room >= 3 {
+		// Too short for all of it: the question, what was cut, and the
+		// last lines (the answers) stay.
+		cut := len(text) - room + 1
+		text = append([]string{text[0], m.st.warn.Render(fmt.Sprintf("… %d more lines: a taller terminal shows them", cut))}, text[len(text)-(room-2):]...)
+	}
+	box := m.st.overlay.Render(clip(strings.Join(text, "\n"), w, len(text)))
 	h := max(lipgloss.Height(body), lipgloss.Height(box))
 	placed := lipgloss.Place(m.width, h, lipgloss.Center, lipgloss.Center, box,
 		lipgloss.WithWhitespaceChars(" "))

@@ -628,6 +628,7 @@ func (m *Model) runKeyFirst(msg tea.KeyMsg) (tea.Cmd, bool) {
 	}
 	if r.running && quit {
 		r.dialog = dlgQuit
+		m.showHelp = false
 		return nil, true
 	}
 	if m.screen != screenRun || m.showHelp {
@@ -793,9 +794,10 @@ func (m *Model) syncRunKeys() {
 }
 
 // View draws the run screen: the plan with each step's state, the
-// current activity (backfill progress, the outcome), the engine's events,
-// and an open dialog over them.
-func (r *runModel) View(where string) string {
+// current activity (backfill progress, the outcome) and the engine's
+// events. An open dialog is drawn by the root model over whatever is on
+// screen (Model.View), so that it is seen whatever the layout.
+func (r *runModel) View() string {
 	if r.plan == nil {
 		return r.st.frame("Run", r.st.muted.Render("No plan yet."), r.width, r.height, false)
 	}
@@ -812,13 +814,18 @@ func (r *runModel) View(where string) string {
 	} else {
 		// The status box as tall as its lines (4 to 8), the list as tall
 		// as the plan, the events in what is left (when 4 lines or more;
-		// else the list has it).
+		// else the list has it, less one line for the latest event: what
+		// the engine did last is always in view).
 		sh := min(max(strings.Count(r.statusView(w-2), "\n")+4, 4), 8)
 		lh := min(r.listLines(w-2)+3, max(h-sh, 4))
 		eh := h - lh - sh
+		last := 0
 		if eh < 4 {
 			lh += eh
 			eh = 0
+			if len(r.log) > 0 && lh > 4 {
+				lh, last = lh-1, 1
+			}
 		}
 		parts := []string{
 			r.st.frame(r.listTitle(), r.listView(w-2, lh-3), w, lh, true),
@@ -827,13 +834,34 @@ func (r *runModel) View(where string) string {
 		if eh > 0 {
 			parts = append(parts, r.st.frame("Events", r.logView(w-2, eh-3), w, eh, false))
 		}
+		if last > 0 {
+			parts = append(parts, padRight(r.st.label.Render("last event ")+r.logView(w-12, 1), w))
+		}
 		body = strings.Join(parts, "\n")
 	}
-	if r.dialog != dlgNone {
-		title, text := r.dialogView(where)
-		body = r.overlay(body, title, text)
-	}
 	return body
+}
+
+// line is the run in one line of w cells, for when the live panes take
+// the screen's place: where the run stands, the backfill's progress, the
+// last error, and that v brings the run screen back.
+func (r *runModel) line(w int) string {
+	parts := []string{r.st.title.Render(r.statusTitle())}
+	if b := r.backfill; b != nil && r.running && !b.Done {
+		p := "backfill " + thousandsInt(b.Rows) + " rows"
+		if b.Estimated > 0 {
+			p += fmt.Sprintf(" (%.0f%%)", min(float64(b.Rows)/float64(b.Estimated), 1)*100)
+		}
+		if r.paused {
+			p += " paused"
+		}
+		parts = append(parts, p)
+	}
+	if r.err != "" {
+		parts = append(parts, r.st.err.Render("error: ")+r.err)
+	}
+	parts = append(parts, r.st.muted.Render("v shows the run"))
+	return padRight(strings.Join(parts, " · "), w)
 }
 
 func (r *runModel) listTitle() string {
@@ -1078,8 +1106,25 @@ func (r *runModel) logView(w, h int) string {
 	return strings.Join(lines, "\n")
 }
 
-// dialogView is the open dialog's text.
-func (r *runModel) dialogView(where string) (string, string) {
+// dialogView is the open dialog: its title, its text, and its last
+// lines, which are kept when the terminal is too short for the whole
+// text (the input and the keys that answer it).
+func (r *runModel) dialogView(where string) (title, text, keep string) {
+	title, text = r.dialogText(where)
+	if i := strings.LastIndex(text, "\n\n"); i >= 0 {
+		text, keep = text[:i], text[i+2:]
+	}
+	if r.dialog == dlgTyped {
+		// The input and its refusal stay with the keys.
+		if i := strings.LastIndex(text, "\n\n"); i >= 0 {
+			text, keep = text[:i], text[i+2:]+"\n\n"+keep
+		}
+	}
+	return title, text, keep
+}
+
+// dialogText is the open dialog's title and text.
+func (r *runModel) dialogText(where string) (string, string) {
 	d := r.nextDeploy()
 	var b strings.Builder
 	switch r.dialog {
@@ -1128,12 +1173,28 @@ func (r *runModel) dialogView(where string) (string, string) {
 }
 
 // overlay draws a dialog box over the middle of body, the screen around
-// it still visible.
-func (r *runModel) overlay(body string, title, text string) string {
+// it still visible. When body is too short for the whole box, the text is
+// cut (saying so) and keep, the lines that answer the dialog, stays.
+func (r *runModel) overlay(body string, title, text, keep string) string {
 	w := min(r.width-4, 80)
 	inner := max(w-4, 10)
-	box := strings.Split(r.st.overlay.Width(inner+2).Render(r.st.title.Render(title)+"\n\n"+wrap(text, inner)), "\n")
 	lines := strings.Split(body, "\n")
+	textLines := strings.Split(wrap(text, inner), "\n")
+	keepLines := strings.Split(wrap(keep, inner), "\n")
+	// The box: two border lines, the title and a blank line, the text, a
+	// blank line, the kept lines.
+	room := len(lines) - 4 - 1 - len(keepLines)
+	if len(textLines) > room {
+		cut := len(textLines) - max(room-1, 0)
+		textLines = append(textLines[:max(room-1, 0):max(room-1, 0)],
+			r.st.warn.Render(fmt.Sprintf("… %d more lines: a taller terminal shows them", cut)))
+	}
+	content := r.st.title.Render(title) + "\n\n" + strings.Join(textLines, "\n") + "\n\n" + strings.Join(keepLines, "\n")
+	box := strings.Split(r.st.overlay.Width(inner+2).Render(content), "\n")
+	if len(box) > len(lines) {
+		// Too short even so: the bottom, which answers it, stays.
+		box = box[len(box)-len(lines):]
+	}
 	bw := lipgloss.Width(box[0])
 	left := max((r.width-bw)/2, 0)
 	top := max((len(lines)-len(box))/2, 0)

@@ -377,7 +377,12 @@ func TestRunQuitMidStepAsks(t *testing.T) {
 	l := newLoop(t, m, 80, 24)
 	planAndOpenRun(l)
 	l.keys("enter", "y")
-	l.until("a retry", func() bool { return m.run.steps["E1-add-column-email-address"].status == stRetrying })
+	// A retry naming its blocker (an attempt may time out before the
+	// engine has looked the blocker up: the next one names it).
+	l.until("a retry naming the blocker", func() bool {
+		s := m.run.steps["E1-add-column-email-address"]
+		return s.status == stRetrying && strings.Contains(s.msg, "blocked by")
+	})
 	v := m.View()
 	if !strings.Contains(v, "↻ E1-add-column-email-address retrying") || !strings.Contains(v, "blocked by") || !strings.Contains(v, "retrying in") {
 		t.Errorf("retry not shown in place:\n%s", v)
