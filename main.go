@@ -16,7 +16,13 @@ import (
 //go:embed testdata/pagila/schema.sql
 var pagilaSchema string
 
+// pagilaData is the sample's data, which cutover demo loads into its
+// throwaway server.
+//
+//go:embed testdata/pagila/data.sql
+var pagilaData string
+
 func main() {
-	sample := cli.Sample{Source: "pagila sample", Dump: pagilaSchema}
+	sample := cli.Sample{Source: "pagila sample", Dump: pagilaSchema, Data: pagilaData}
 	os.Exit(cli.Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, sample))
 }

@@ -63,6 +63,9 @@ type Sample struct {
 	Source string
 	// Dump is pg_dump --schema-only output.
 	Dump string
+	// Data is the sample's data (pg_dump --data-only output), which
+	// cutover demo loads; "" when the build has none.
+	Data string
 }
 
 func newRoot(sample Sample) *cobra.Command {
@@ -82,6 +85,7 @@ keep the application running, and the application releases in between.`,
 	root.AddCommand(newPlanCmd(), newCheckCmd())
 	root.AddCommand(newApplyCmd(), newStatusCmd(), newRollbackCmd(), newExportCmd())
 	root.AddCommand(newWatchCmd())
+	root.AddCommand(newDemoCmd(sample))
 	addTUI(root, sample)
 	return root
 }
