@@ -22,7 +22,12 @@ var pagilaSchema string
 //go:embed testdata/pagila/data.sql
 var pagilaData string
 
+// pagilaLicense is the sample's licence: copies of pagila carry it.
+//
+//go:embed testdata/pagila/LICENSE.txt
+var pagilaLicense string
+
 func main() {
-	sample := cli.Sample{Source: "pagila sample", Dump: pagilaSchema, Data: pagilaData}
+	sample := cli.Sample{Source: "pagila sample", Dump: pagilaSchema, Data: pagilaData, License: pagilaLicense}
 	os.Exit(cli.Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, sample))
 }

@@ -66,6 +66,9 @@ type Sample struct {
 	// Data is the sample's data (pg_dump --data-only output), which
 	// cutover demo loads; "" when the build has none.
 	Data string
+	// License is the sample's licence, which its copies must carry
+	// (cutover demo --license prints it).
+	License string
 }
 
 func newRoot(sample Sample) *cobra.Command {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -25,6 +26,7 @@ type demoFlags struct {
 	rate       int
 	sql        string
 	observe    time.Duration
+	license    bool
 }
 
 func newDemoCmd(sample Sample) *cobra.Command {
@@ -63,12 +65,20 @@ no password.`,
 	fl.StringVar(&f.sql, "sql", demo.Change, "start with `SQL` in the editor instead of the ready-made rename")
 	fl.DurationVar(&f.observe, "observe", 30*time.Second, "how long (`DURATION`) a removed name must be unused after the application release before the step removing it runs (cutover apply: 10m)")
 	fl.BoolVar(&f.keep, "keep", false, "after the terminal UI exits, keep the database running until Ctrl-C and print its URL")
+	fl.BoolVar(&f.license, "license", false, "print the pagila sample's licence and exit")
 	fl.BoolVar(&f.printURL, "print-url", false, "no terminal UI: print the database URL and run until SIGINT or SIGTERM")
 	return cmd
 }
 
 func runDemo(cmd *cobra.Command, f *demoFlags, sample Sample) error {
 	in, out, errOut := cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
+	if f.license {
+		if sample.License == "" {
+			return errors.New("this build of cutover has no pagila sample: build it with go build from the repository root")
+		}
+		_, err := io.WriteString(out, sample.License)
+		return err
+	}
 	switch {
 	case f.keep && f.printURL:
 		return errors.New("--keep and --print-url do not go together: --print-url already keeps the database running until SIGINT or SIGTERM")
@@ -90,7 +100,7 @@ func runDemo(cmd *cobra.Command, f *demoFlags, sample Sample) error {
 	ctx, stopSignals := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stopSignals()
 
-	fmt.Fprintln(errOut, "cutover demo: the pagila sample database (PostgreSQL licence, see testdata/pagila/LICENSE.txt)")
+	fmt.Fprintf(errOut, "cutover demo: the pagila sample database, %s (cutover demo --license prints its licence)\n", copyrightLine(sample.License))
 	d, err := demo.Start(ctx, demo.Options{
 		Schema:     sample.Dump,
 		Data:       sample.Data,
@@ -161,4 +171,15 @@ func (p *prefixed) Write(b []byte) (int, error) {
 	}
 	p.midLine = b[len(b)-1] != '\n'
 	return p.w.Write(b)
+}
+
+// copyrightLine is the licence's copyright line, for the notice the demo
+// prints when it starts.
+func copyrightLine(license string) string {
+	for _, l := range strings.Split(license, "\n") {
+		if l = strings.TrimSpace(l); strings.HasPrefix(l, "Copyright") {
+			return l
+		}
+	}
+	return "see its licence"
 }

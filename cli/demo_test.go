@@ -41,3 +41,21 @@ func TestDemoWithoutSampleData(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, errb.String())
 	}
 }
+
+func TestDemoLicense(t *testing.T) {
+	var out, errb bytes.Buffer
+	lic := "# Licence\n\nCopyright (c) Someone <a@b.c>\n\nPermission is hereby granted...\n"
+	if code := Run([]string{"demo", "--license"}, strings.NewReader(""), &out, &errb, Sample{License: lic}); code != ExitOK {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+	if out.String() != lic {
+		t.Errorf("printed %q, want the licence", out.String())
+	}
+	if got := copyrightLine(lic); got != "Copyright (c) Someone <a@b.c>" {
+		t.Errorf("copyrightLine = %q", got)
+	}
+	out.Reset()
+	if code := Run([]string{"demo", "--license"}, strings.NewReader(""), &out, &errb, Sample{}); code != ExitBadInput {
+		t.Errorf("without a sample: exit %d, want %d", code, ExitBadInput)
+	}
+}
