@@ -33,6 +33,8 @@ type applyFlags struct {
 	maxAttempts         int
 	maxRetryTime        time.Duration
 	batchSize           int
+	// backfillWorkers: sessions of a keyed backfill (0: the default).
+	backfillWorkers int
 	// The adaptive backfill (apply only; rollback leaves them zero).
 	throttle        db.ThrottleConfig
 	noThrottle      bool
@@ -72,7 +74,16 @@ Resume: kill cutover at any moment and run apply again; it resumes at the
 first unfinished step. A step outside a transaction block (CREATE INDEX
 CONCURRENTLY) checks the catalog first: a valid index is kept, an INVALID
 one is dropped concurrently and built again. A backfill resumes after its
-last committed batch.
+last committed batch (with --backfill-workers, each key range after its
+own last committed batch).
+
+Backfills: keyset batches (one range UPDATE per transaction, idempotent),
+run by --backfill-workers sessions (default 6) over disjoint ranges of the
+key; the batch size adapts to --batch-target, and all workers slow down,
+pause and run fewer at once while the application suffers (lock waiters,
+--latency-budget, replica lag). A batch that fails on a value (a cast
+that cannot convert a row) names the key range: fix the rows and apply
+again.
 
 State lives in the target database, schema "cutover" (created on first
 use): runs, steps, every executed statement (cutover.statements), backfill
@@ -113,6 +124,7 @@ only with --confirm-irreversible naming the step's table.
 	fl.BoolVar(&f.skipTriggers, "skip-triggers", false, "backfill batches skip the table's triggers (SET LOCAL session_replication_role = replica; needs the privilege); default: they fire")
 	addLockFlags(cmd, &f)
 	fl.IntVar(&f.batchSize, "batch-size", db.DefaultBatchSize, "backfill: keys of the first batch (of every batch with --no-throttle)")
+	fl.IntVar(&f.backfillWorkers, "backfill-workers", db.DefaultBackfillWorkers, "backfill: sessions running batches at once over disjoint key ranges, each range with its own checkpoint (1: one keyset walk; a table without a key always gets one); the throttle runs fewer while the application suffers")
 	addThrottleFlags(cmd, &f)
 	return cmd
 }
@@ -158,6 +170,9 @@ func (f *applyFlags) options(w io.Writer) (db.ApplyOptions, error) {
 	if f.batchSize < 1 {
 		return db.ApplyOptions{}, errors.New("--batch-size must be at least 1")
 	}
+	if f.backfillWorkers < 0 || f.backfillWorkers > db.MaxBackfillWorkers {
+		return db.ApplyOptions{}, fmt.Errorf("--backfill-workers must be between 1 and %d", db.MaxBackfillWorkers)
+	}
 	switch f.through {
 	case "", "expand", "migrate", "contract":
 	default:
@@ -184,6 +199,7 @@ func (f *applyFlags) options(w io.Writer) (db.ApplyOptions, error) {
 		MaxAttempts:         f.maxAttempts,
 		MaxRetryTime:        f.maxRetryTime,
 		BatchSize:           f.batchSize,
+		BackfillWorkers:     f.backfillWorkers,
 		OnEvent:             headless(w),
 	}, nil
 }
@@ -215,6 +231,9 @@ func signalContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 }
 
 func runApply(cmd *cobra.Command, f *applyFlags) error {
+	if f.backfillWorkers < 1 {
+		return fmt.Errorf("--backfill-workers must be between 1 and %d", db.MaxBackfillWorkers)
+	}
 	opts, err := f.options(cmd.OutOrStdout())
 	if err != nil {
 		return err

@@ -44,6 +44,9 @@ func (h hookPoint) String() string { return fmt.Sprintf("%s/%s/%d", h.point, h.s
 func killOptions(p *plans.Plan, t *testing.T) db.ApplyOptions {
 	opts := confirmAll(p, newEvents(t))
 	opts.BatchSize = 100 // 599 rows: 6 batches
+	// One worker: the kill points must come in the same order in every
+	// run (parallel workers are killed and resumed in backfill_test.go).
+	opts.BackfillWorkers = 1
 	return opts
 }
 
@@ -117,28 +120,119 @@ func checkNothingTwice(t *testing.T, conn *pgx.Conn, p *plans.Plan, rows int64) 
 		}
 		switch {
 		case s.Backfill != nil:
-			var changed int64
-			var last []string
-			for _, a := range ok {
-				if strings.HasPrefix(a.statement, "SELECT") {
-					continue
-				}
-				// args: lower key (absent in the first batch), upper key.
-				lower, upper := a.args[:len(a.args)/2], a.args[len(a.args)/2:]
-				if last == nil && len(lower) != 0 || last != nil && !slices.Equal(lower, last) {
-					t.Errorf("%s: batch (%v, %v] does not start where the previous one (%v) ended", s.ID, lower, upper, last)
-				}
-				last = upper
-				changed += *a.rows
-			}
-			if changed != rows {
-				t.Errorf("%s: batches changed %d rows in all, want %d (each row once)", s.ID, changed, rows)
-			}
+			checkBatchesTile(t, conn, db.PlanID(p), s.ID, rows)
 		default:
 			if n := len(splitStatements(t, s.SQL)); len(ok) != n {
 				t.Errorf("step %s: %d statements executed ok, want %d (once each)", s.ID, len(ok), n)
 			}
 		}
+	}
+}
+
+// checkBatchesTile checks that a finished backfill's committed batches
+// (their key ranges (batch_lo, batch_hi] in the audit trail) tile its key
+// ranges exactly once: within each range of cutover.backfill_ranges each
+// batch starts where the previous one ended, the first at the range's
+// start, the last at its end; every batch belongs to one range; and the
+// batches changed rows rows in all.
+func checkBatchesTile(t *testing.T, conn *pgx.Conn, planID, stepID string, rows int64) {
+	t.Helper()
+	type batch struct {
+		lower, upper []string
+		rows         int64
+		used         bool
+	}
+	byLower := map[string]*batch{}
+	var all []*batch
+	bs, err := conn.Query(context.Background(), `SELECT coalesce(batch_lo, '{}'), coalesce(batch_hi, '{}'), rows FROM cutover.statements
+		WHERE plan_id = $1 AND step_id = $2 AND action = 'batch' AND outcome = 'ok' ORDER BY id`, planID, stepID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for bs.Next() {
+		b := &batch{}
+		if err := bs.Scan(&b.lower, &b.upper, &b.rows); err != nil {
+			t.Fatal(err)
+		}
+		k := strings.Join(b.lower, "\x00")
+		if byLower[k] != nil {
+			t.Errorf("%s: two batches start after key %v: they overlap", stepID, b.lower)
+		}
+		byLower[k] = b
+		all = append(all, b)
+	}
+	if err := bs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(all) == 0 {
+		t.Errorf("%s: no committed batch in the audit trail", stepID)
+	}
+	type keyRange struct{ lo, hi []string }
+	var ranges []keyRange
+	var from []string
+	rs, err := conn.Query(context.Background(), `SELECT coalesce(lo, '{}'), coalesce(hi, '{}'), done FROM cutover.backfill_ranges
+		WHERE plan_id = $1 AND step_id = $2 ORDER BY range_no`, planID, stepID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rs.Next() {
+		var r keyRange
+		var done bool
+		if err := rs.Scan(&r.lo, &r.hi, &done); err != nil {
+			t.Fatal(err)
+		}
+		if !done {
+			t.Errorf("%s: range %v..%v is not done", stepID, r.lo, r.hi)
+		}
+		if !slices.Equal(r.lo, from) && !(len(ranges) == 0 && len(r.lo) > 0) {
+			t.Errorf("%s: range (%v, %v] does not start where the previous one (%v) ended", stepID, r.lo, r.hi, from)
+		}
+		if len(ranges) == 0 && len(r.lo) > 0 {
+			// Started from a single walk's checkpoint: that walk is the
+			// first range.
+			ranges = append(ranges, keyRange{hi: r.lo})
+		}
+		ranges = append(ranges, r)
+		from = r.hi
+	}
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(ranges) == 0 {
+		ranges = []keyRange{{}}
+	} else if len(from) != 0 {
+		t.Errorf("%s: the last range ends at %v, not at the table's end", stepID, from)
+	}
+	var changed int64
+	for _, r := range ranges {
+		cur := r.lo
+		for len(r.hi) == 0 || !slices.Equal(cur, r.hi) {
+			b := byLower[strings.Join(cur, "\x00")]
+			if b == nil {
+				break
+			}
+			if b.used {
+				t.Errorf("%s: batch after %v walked twice", stepID, cur)
+				break
+			}
+			b.used = true
+			changed += b.rows
+			cur = b.upper
+			if len(cur) == 0 { // to the table's end
+				break
+			}
+		}
+		if len(r.hi) > 0 && !slices.Equal(cur, r.hi) {
+			t.Errorf("%s: the batches of range (%v, %v] stop at %v", stepID, r.lo, r.hi, cur)
+		}
+	}
+	for _, b := range all {
+		if !b.used {
+			t.Errorf("%s: batch (%v, %v] is in no range's walk", stepID, b.lower, b.upper)
+		}
+	}
+	if changed != rows {
+		t.Errorf("%s: batches changed %d rows in all, want %d (each row once)", stepID, changed, rows)
 	}
 }
 

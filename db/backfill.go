@@ -7,15 +7,16 @@ package db
 // batch only touches rows that still need work and running it twice
 // changes nothing. The checkpoint (the upper key) is written in the same
 // transaction as the batch: after a crash the next run starts exactly after
-// the last committed batch. A table without a usable key is walked in ctid
-// (page) ranges instead.
+// the last committed batch. The keys are walked as one or more key ranges,
+// by one or more workers (backfill_parallel.go), each range with its own
+// checkpoint. A table without a usable key is walked in ctid (page) ranges
+// instead, by one session (below).
 //
 // Batch sizing is behind the Pacer interface: FixedPacer (--batch-size) is
 // the simple policy; an adaptive one (issue 5) plugs in there.
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -47,9 +48,9 @@ func (p FixedPacer) Next(*BatchResult) (int, time.Duration) { return p.Size, 0 }
 // backfillStatements are the SQL texts of a backfill's batches.
 type backfillStatements struct {
 	keyed bool
-	// first and next select the batch's upper key as text (next after a
-	// previous key given as $1..$k, first without one); $N is the limit.
-	first, next string
+	// bound[cursor][hi] select a keyed batch's upper key (see rangeBound);
+	// batch[cursor][hi] are the batch statements (see rangeBatch).
+	bound, batch [2][2]string
 	// change is the range UPDATE/DELETE: $1..$k lower key (omitted in
 	// changeFirst), then $k+1..$2k upper key. For ctid ranges: $1, $2 tids.
 	changeFirst, change string
@@ -86,13 +87,6 @@ func backfillSQL(b *plans.Backfill) (*backfillStatements, error) {
 	} else {
 		k := len(b.Key)
 		keys := strings.Join(b.Key, ", ")
-		// The outer query names the subquery's columns (batch."k"): a bare
-		// "k" in its ORDER BY would mean the text output column.
-		var text, desc []string
-		for _, c := range b.Key {
-			text = append(text, "batch."+c+"::text")
-			desc = append(desc, "batch."+c+" DESC")
-		}
 		params := func(from int) string {
 			var p []string
 			for i := 0; i < k; i++ {
@@ -107,16 +101,13 @@ func backfillSQL(b *plans.Backfill) (*backfillStatements, error) {
 		if k > 1 {
 			tuple = "(" + keys + ")"
 		}
-		bound := func(where string, limit int) string {
-			return fmt.Sprintf("SELECT %s FROM (SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT $%d) AS batch ORDER BY %s LIMIT 1",
-				strings.Join(text, ", "), keys, b.Table, where, keys, limit, strings.Join(desc, ", "))
-		}
-		out.first = bound("true", 1)
-		out.next = bound(fmt.Sprintf("%s > %s", tuple, params(1)), k+1)
+		out.bound = [2][2]string{{rangeBound(b, false, false), rangeBound(b, false, true)}, {rangeBound(b, true, false), rangeBound(b, true, true)}}
+		out.batch = [2][2]string{{rangeBatch(b, head, false, false), rangeBatch(b, head, false, true)}, {rangeBatch(b, head, true, false), rangeBatch(b, head, true, true)}}
 		out.changeFirst = head + fmt.Sprintf("%s <= %s AND (%s)", tuple, params(1), b.Where)
 		out.change = head + fmt.Sprintf("%s > %s AND %s <= %s AND (%s)", tuple, params(1), tuple, params(k+1), b.Where)
 	}
-	for _, s := range []string{out.first, out.next, out.changeFirst, out.change, out.remaining} {
+	for _, s := range []string{out.bound[0][0], out.bound[0][1], out.bound[1][0], out.bound[1][1], out.changeFirst, out.change, out.remaining,
+		out.batch[0][0], out.batch[0][1], out.batch[1][0], out.batch[1][1]} {
 		if s == "" {
 			continue
 		}
@@ -166,6 +157,15 @@ func (e *Engine) runBackfill(ctx context.Context, ref stepRef) error {
 			ELSE coalesce(sum(greatest(c.reltuples, 0)), 0) END::bigint
 		FROM pg_catalog.pg_class c WHERE c.oid IN `+relationsOf("$1::regclass"), b.Table).Scan(&estimate)
 
+	if sqls.keyed {
+		ranges, err := e.backfillRanges(ctx, ref, cps[s.ID], estimate)
+		if err != nil {
+			return err
+		}
+		if len(ranges) > 0 {
+			return e.runParallel(ctx, ref, sqls, cps[s.ID], ranges, local, estimate)
+		}
+	}
 	pacer := e.opts.Pacer
 	if pacer == nil {
 		pacer = FixedPacer{Size: e.opts.BatchSize}
@@ -220,17 +220,13 @@ func (e *Engine) runBackfill(ctx context.Context, ref stepRef) error {
 		var res batchOutcome
 		err := e.withRetry(ctx, ref.subject(fmt.Sprintf("batch %d", cp.Batches+1)), func(ctx context.Context, n int) error {
 			var err error
-			if sqls.keyed {
-				res, err = e.keyedBatch(ctx, ref, sqls, cp, size, n, local)
-			} else {
-				res, err = e.pageBatch(ctx, ref, sqls, cp, size, n, local)
-			}
+			res, err = e.pageBatch(ctx, ref, sqls, cp, size, n, local)
 			return err
 		})
 		if err != nil {
 			return err
 		}
-		if res.finished && !sqls.keyed && passes < maxCtidPasses {
+		if res.finished && passes < maxCtidPasses {
 			var left bool
 			if err := e.conn.QueryRow(ctx, sqls.remaining).Scan(&left); err != nil {
 				return err
@@ -273,6 +269,62 @@ func (e *Engine) runBackfill(ctx context.Context, ref stepRef) error {
 	return err
 }
 
+// backfillRanges returns the key ranges of a keyed backfill: those of the
+// state when it has them (a resumed run walks the same ranges, whatever its
+// worker count), else a new split of the keys after the step's checkpoint
+// (one range for one worker), saved before any batch runs. None: the ctid
+// walk of a table without a key goes on.
+func (e *Engine) backfillRanges(ctx context.Context, ref stepRef, cp *Checkpoint, estimate int64) ([]*BackfillRange, error) {
+	s := ref.step
+	ranges, err := loadRanges(ctx, e.conn, e.planID, s.ID)
+	if err != nil || len(ranges) > 0 {
+		return ranges, err
+	}
+	var from []string
+	if cp != nil {
+		if cp.NextPage != nil {
+			return nil, nil
+		}
+		if len(cp.LastKey) > 0 {
+			from = cp.LastKey
+		}
+	}
+	// One worker walks one range: the keys after the checkpoint.
+	ranges = []*BackfillRange{{Lo: from}}
+	if w := e.opts.BackfillWorkers; w > 1 {
+		n := w * rangesPerWorker
+		if estimate >= 0 {
+			n = min(n, max(w, int(estimate/minRangeRows)))
+		}
+		split, why, err := e.splitRanges(ctx, s.Backfill, from, n)
+		if err != nil {
+			return nil, fmt.Errorf("splitting the keys of %s into ranges: %w", s.Table, err)
+		}
+		if len(split) < 2 {
+			e.emit(ApplyEvent{Kind: EventNotice, StepID: s.ID, Phase: ref.phase, Deploy: ref.deploy,
+				Message: fmt.Sprintf("one backfill worker instead of %d: %s", w, why)})
+		} else {
+			ranges = split
+		}
+	}
+	tx, err := e.conn.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `INSERT INTO cutover.backfill_checkpoints (plan_id, step_id, last_key) VALUES ($1, $2, $3)
+		ON CONFLICT (plan_id, step_id) DO NOTHING`, e.planID, s.ID, from); err != nil {
+		return nil, err
+	}
+	for _, r := range ranges {
+		if _, err := tx.Exec(ctx, `INSERT INTO cutover.backfill_ranges (plan_id, step_id, range_no, lo, hi) VALUES ($1, $2, $3, $4, $5)`,
+			e.planID, s.ID, r.No, r.Lo, r.Hi); err != nil {
+			return nil, err
+		}
+	}
+	return ranges, tx.Commit(ctx)
+}
+
 // progressText is the headless line of a batch's progress: rows done of
 // the estimate, rate, batch size, ETA, and why it is throttled.
 func progressText(p *BackfillProgress) string {
@@ -283,6 +335,9 @@ func progressText(p *BackfillProgress) string {
 		fmt.Fprintf(&b, "%s changed (table size unknown: not analyzed)", plural(p.Rows, "row"))
 	}
 	fmt.Fprintf(&b, " in %s, %s rows/s, next batch %s keys", plural(int64(p.Batches), "batch"), thousands(int64(p.RowsPerSec)), thousands(int64(p.BatchSize)))
+	if p.Workers > 1 {
+		fmt.Fprintf(&b, ", %d workers", p.Workers)
+	}
 	if p.ETA >= 0 {
 		fmt.Fprintf(&b, ", ETA %s", roundDur(p.ETA).Round(time.Second))
 	}
@@ -306,54 +361,6 @@ const checkpointSQL = `INSERT INTO cutover.backfill_checkpoints (plan_id, step_i
 	VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp())
 	ON CONFLICT (plan_id, step_id) DO UPDATE SET last_key = excluded.last_key, next_page = excluded.next_page,
 		rows_done = excluded.rows_done, batches = excluded.batches, updated_at = excluded.updated_at`
-
-// keyedBatch runs one keyset batch: find its upper key, then change the
-// range and write the checkpoint in one transaction.
-func (e *Engine) keyedBatch(ctx context.Context, ref stepRef, sqls *backfillStatements, cp *Checkpoint, size, attempt int, local []string) (batchOutcome, error) {
-	boundSQL, boundArgs := sqls.first, []any{size}
-	if len(cp.LastKey) > 0 {
-		boundSQL = sqls.next
-		boundArgs = append(anys(cp.LastKey), size)
-	}
-	if _, err := e.conn.Exec(ctx, `SELECT set_config('statement_timeout', $1, false), set_config('lock_timeout', $2, false)`,
-		pgDuration(BatchStatementTimeout), pgDuration(e.opts.LockTimeout)); err != nil {
-		return batchOutcome{}, err
-	}
-	start := time.Now()
-	row := make([]string, len(ref.step.Backfill.Key))
-	dest := make([]any, len(row))
-	for i := range row {
-		dest[i] = &row[i]
-	}
-	err := e.conn.QueryRow(ctx, boundSQL, boundArgs...).Scan(dest...)
-	bound := auditEntry{statement: boundSQL, args: strs(boundArgs), started: start, duration: time.Since(start), outcome: "ok"}
-	if _, rerr := e.conn.Exec(ctx, `RESET statement_timeout; RESET lock_timeout`); rerr != nil && err == nil {
-		err = rerr
-	}
-	if errors.Is(err, pgx.ErrNoRows) {
-		return batchOutcome{finished: true}, nil
-	}
-	if err != nil {
-		return batchOutcome{}, err
-	}
-	changeSQL, args := sqls.changeFirst, anys(row)
-	if len(cp.LastKey) > 0 {
-		changeSQL, args = sqls.change, append(anys(cp.LastKey), anys(row)...)
-	}
-	var rows int64
-	w := txWork{
-		stepID: ref.step.ID, action: "batch", attempt: attempt, statementTimeout: BatchStatementTimeout, local: local,
-		stmts: []string{changeSQL}, args: [][]any{args}, pre: []auditEntry{bound}, inTx: "batch-in-tx",
-		after: func(_ int, n int64) error { rows = n; return nil },
-	}
-	w.finish = func(b *pgx.Batch) {
-		b.Queue(checkpointSQL, e.planID, ref.step.ID, row, nil, cp.RowsDone+rows, cp.Batches+1)
-	}
-	if err := e.runInTx(ctx, w); err != nil {
-		return batchOutcome{}, err
-	}
-	return batchOutcome{rows: rows, lastKey: row}, nil
-}
 
 // pageBatch runs one batch of a table without a key: a ctid range of pages.
 func (e *Engine) pageBatch(ctx context.Context, ref stepRef, sqls *backfillStatements, cp *Checkpoint, size, attempt int, local []string) (batchOutcome, error) {

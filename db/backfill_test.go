@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"github.com/cutover/cutover/db"
 	"github.com/cutover/cutover/db/dbtest"
 	"github.com/cutover/cutover/db/monitor"
+	"github.com/cutover/cutover/plans"
 )
 
 // hitCounter adds to table t an AFTER UPDATE trigger "count_hits" that
@@ -73,6 +75,7 @@ func TestBackfillKilledThenResumedUpdatesEachRowOnce(t *testing.T) {
 	opts := confirmAll(p, ev)
 	opts.SkipTriggers = false
 	opts.BatchSize = 1000
+	opts.BackfillWorkers = 1 // the single keyset walk (see TestParallelBackfill* for workers)
 	if _, err := applyOnce(t, url, p, killInBatch(opts, 4)); !errors.Is(err, db.ErrKilled) {
 		t.Fatalf("got %v, want killed", err)
 	}
@@ -260,6 +263,13 @@ func TestAdaptiveBackfillUnderWorkload(t *testing.T) {
 	if len(sizes) < 2 || last == nil || last.RowsPerSec <= 0 || last.ETA < 0 || last.Estimated != rows {
 		t.Errorf("progress: sizes %v, last %+v: want adapting sizes, a rate, an ETA, the estimate", sizes, last)
 	}
+	parallel := false
+	for _, e := range ev.kind(db.EventNotice) {
+		parallel = parallel || strings.Contains(e.Message, fmt.Sprintf("%d workers over", db.DefaultBackfillWorkers))
+	}
+	if !parallel {
+		t.Errorf("the backfill did not run with the default %d workers", db.DefaultBackfillWorkers)
+	}
 	t.Logf("%d workload writes during the run, %d batch sizes", writes.Load(), len(sizes))
 }
 
@@ -311,7 +321,9 @@ func TestBackfillPauseResume(t *testing.T) {
 		t.Fatal("no pause")
 	}
 	time.Sleep(300 * time.Millisecond)
-	if n := batches.Load(); n != at || at != 2 {
+	// Workers' batches in flight when the pause was asked commit; the
+	// pause is reported once none is in flight, and nothing commits then.
+	if n := batches.Load(); n != at || at < 2 {
 		t.Errorf("paused after batch %d, %d batches committed while paused", at, n-at)
 	}
 	ps.Resume()
@@ -381,5 +393,299 @@ func TestCtidWalkRechecksMovedRows(t *testing.T) {
 	}
 	if !again {
 		t.Error("rows moved behind the walk, but no second pass was announced")
+	}
+	// A table without a key is walked by one session, whatever
+	// --backfill-workers says (the default here): no key ranges.
+	var ranges int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM cutover.backfill_ranges`).Scan(&ranges); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ev.kind(db.EventNotice) {
+		if strings.Contains(e.Message, "workers over") {
+			t.Errorf("the ctid walk ran with workers: %s", e.Message)
+		}
+	}
+	if ranges != 0 {
+		t.Errorf("%d key ranges for a table without a key", ranges)
+	}
+}
+
+// theBackfill returns the plan's backfill step.
+func theBackfill(t *testing.T, p *plans.Plan) *plans.Step {
+	t.Helper()
+	for _, r := range p.Steps() {
+		if r.Step.Backfill != nil {
+			return r.Step
+		}
+	}
+	t.Fatal("the plan has no backfill")
+	return nil
+}
+
+// committedRows returns the rows done by the committed batches as the
+// state says: the ranges' checkpoints and the step's total.
+func committedRows(t *testing.T, conn *pgx.Conn, planID, stepID string) (ranges, total int64) {
+	t.Helper()
+	if err := conn.QueryRow(context.Background(), `SELECT
+		(SELECT coalesce(sum(rows_done), 0) FROM cutover.backfill_ranges WHERE plan_id = $1 AND step_id = $2),
+		(SELECT coalesce(sum(rows_done), 0) FROM cutover.backfill_checkpoints WHERE plan_id = $1 AND step_id = $2)`, planID, stepID).Scan(&ranges, &total); err != nil {
+		t.Fatal(err)
+	}
+	return ranges, total
+}
+
+// Parallel workers killed mid-batch (one of them inside its batch's
+// transaction, the others wherever they are), then resumed with another
+// worker count: every row is updated exactly once (counted by a trigger),
+// each range's batches tile it from its start to its end, no batch
+// overlaps another.
+func TestParallelBackfillKilledThenResumed(t *testing.T) {
+	url := dbtest.NewDatabase(t)
+	conn := dbtest.Connect(t, url)
+	// Sparse keys with a hole: ranges of unequal density.
+	exec(t, conn, `CREATE TABLE items (id bigint PRIMARY KEY, amount text NOT NULL);
+		INSERT INTO items SELECT g * 3, (g * 21)::text FROM generate_series(1, 20000) g WHERE g NOT BETWEEN 5000 AND 9000; ANALYZE items`)
+	var rows int64
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM items`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	hitCounter(t, conn, "items", "NEW.id::text")
+	p := planFor(t, conn, "ALTER TABLE items ALTER COLUMN amount TYPE integer USING amount::integer")
+	step := theBackfill(t, p)
+	ev := newEvents(t)
+	opts := confirmAll(p, ev)
+	opts.SkipTriggers = false
+	opts.BatchSize = 700
+	opts.BackfillWorkers = 3
+	if _, err := applyOnce(t, url, p, killInBatch(opts, 8)); !errors.Is(err, db.ErrKilled) {
+		t.Fatalf("got %v, want killed", err)
+	}
+	// The other workers' batches in flight commit or roll back on the
+	// server when their sessions end; then the rows updated (hits) and the
+	// checkpoints must agree, in one snapshot.
+	waitGone(t, conn)
+	var hits, inRanges, total int64
+	if err := conn.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM hits),
+		(SELECT coalesce(sum(rows_done), 0) FROM cutover.backfill_ranges WHERE plan_id = $1 AND step_id = $2),
+		(SELECT coalesce(sum(rows_done), 0) FROM cutover.backfill_checkpoints WHERE plan_id = $1 AND step_id = $2)`,
+		db.PlanID(p), step.ID).Scan(&hits, &inRanges, &total); err != nil {
+		t.Fatal(err)
+	}
+	if hits == 0 || hits >= rows || hits != inRanges || hits != total {
+		t.Fatalf("killed: %d rows updated, the ranges' checkpoints say %d, the total %d: want the same partial count", hits, inRanges, total)
+	}
+	var nranges int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM cutover.backfill_ranges`).Scan(&nranges); err != nil {
+		t.Fatal(err)
+	}
+	// 3 workers x 4 ranges, less the bounds that fall into the hole.
+	if nranges < 8 {
+		t.Fatalf("%d key ranges for 3 workers, want about 12", nranges)
+	}
+	workers := false
+	for _, e := range ev.kind(db.EventNotice) {
+		workers = workers || strings.Contains(e.Message, "3 workers over")
+	}
+	if !workers {
+		t.Error("no notice said 3 workers run the backfill")
+	}
+	opts.BackfillWorkers = 2 // a resumed run may use another count
+	ev2 := newEvents(t)
+	opts.OnEvent = ev2.on
+	applyToEnd(t, url, p, opts)
+	if missed, twice := hitsPerRow(t, conn, "items", "NEW.id::text"); missed != 0 || twice != 0 {
+		t.Errorf("%d rows never updated, %d updated more than once", missed, twice)
+	}
+	var wrong int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM items WHERE amount <> id * 7`).Scan(&wrong); err != nil {
+		t.Fatal(err)
+	}
+	if wrong != 0 {
+		t.Errorf("%d rows with a wrong amount", wrong)
+	}
+	checkBatchesTile(t, conn, db.PlanID(p), step.ID, rows)
+	if inRanges, total := committedRows(t, conn, db.PlanID(p), step.ID); inRanges != rows || total != rows {
+		t.Errorf("done: ranges say %d rows, the total %d, want %d", inRanges, total, rows)
+	}
+	resumed := false
+	for _, e := range ev2.kind(db.EventRepair) {
+		resumed = resumed || strings.Contains(e.Message, "resuming the backfill")
+	}
+	if !resumed {
+		t.Error("the second run did not say it resumes the backfill")
+	}
+}
+
+// A composite key is split by its leading column; a range bound falls
+// inside a run of equal leading values. A text leading key is split by its
+// histogram.
+func TestParallelBackfillCompositeAndTextKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name, setup, change, hit, check string
+		k                               int
+		rows                            int64
+	}{
+		{"composite", `CREATE TABLE lines (order_id int, line int, qty text NOT NULL, PRIMARY KEY (order_id, line));
+			INSERT INTO lines SELECT o, l, (o + l)::text FROM generate_series(1, 60) o, generate_series(1, 150) l; ANALYZE lines`,
+			"ALTER TABLE lines ALTER COLUMN qty TYPE integer USING qty::integer", "NEW.order_id || '/' || NEW.line",
+			`SELECT count(*) FROM lines WHERE qty <> order_id + line`, 2, 9000},
+		{"text", `CREATE TABLE codes (code text PRIMARY KEY, n text NOT NULL);
+			INSERT INTO codes SELECT md5(g::text), g::text FROM generate_series(1, 8000) g; ANALYZE codes`,
+			"ALTER TABLE codes ALTER COLUMN n TYPE integer USING n::integer", "NEW.code",
+			`SELECT count(*) FROM codes WHERE md5(n::text) <> code`, 1, 8000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := dbtest.NewDatabase(t)
+			conn := dbtest.Connect(t, url)
+			exec(t, conn, tc.setup)
+			table := strings.Fields(tc.change)[2]
+			hitCounter(t, conn, table, tc.hit)
+			p := planFor(t, conn, tc.change)
+			step := theBackfill(t, p)
+			if len(step.Backfill.Key) != tc.k {
+				t.Fatalf("backfill key %v, want %d columns", step.Backfill.Key, tc.k)
+			}
+			opts := confirmAll(p, newEvents(t))
+			opts.SkipTriggers = false
+			opts.BatchSize = 333
+			opts.BackfillWorkers = 3
+			if _, err := applyOnce(t, url, p, killInBatch(opts, 6)); !errors.Is(err, db.ErrKilled) {
+				t.Fatalf("got %v, want killed", err)
+			}
+			applyToEnd(t, url, p, opts)
+			if missed, twice := hitsPerRow(t, conn, table, tc.hit); missed != 0 || twice != 0 {
+				t.Errorf("%d rows never updated, %d updated more than once", missed, twice)
+			}
+			var wrong, nranges int
+			if err := conn.QueryRow(context.Background(), tc.check).Scan(&wrong); err != nil {
+				t.Fatal(err)
+			}
+			if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM cutover.backfill_ranges`).Scan(&nranges); err != nil {
+				t.Fatal(err)
+			}
+			// 3 workers x 4 ranges, at most one per 1,000 rows.
+			if wrong != 0 || nranges < 7 {
+				t.Errorf("%d rows wrong, %d key ranges (want 0 wrong, 8 or 9 ranges)", wrong, nranges)
+			}
+			checkBatchesTile(t, conn, db.PlanID(p), step.ID, tc.rows)
+		})
+	}
+}
+
+// A batch that fails on a data exception (a value the cast rejects) stops
+// the run with one line naming the table and the batch's key range and
+// saying what to do; once the row is fixed, apply again resumes from the
+// checkpoints and updates every row once.
+func TestBackfillDataErrorNamesTheRange(t *testing.T) {
+	for _, workers := range []int{1, 3} {
+		t.Run(fmt.Sprintf("workers_%d", workers), func(t *testing.T) {
+			url := dbtest.NewDatabase(t)
+			conn := dbtest.Connect(t, url)
+			exec(t, conn, `CREATE TABLE items (id bigint PRIMARY KEY, amount text NOT NULL, n integer);
+				INSERT INTO items SELECT g, g::text FROM generate_series(1, 9000) g; ANALYZE items;
+				UPDATE items SET amount = 'seven' WHERE id = 7000`)
+			hitCounter(t, conn, "items", "NEW.id::text")
+			// A plain UPDATE is planned as a batched backfill whose SET
+			// casts: the cast fails on row 7000.
+			p := planFor(t, conn, "UPDATE items SET n = amount::integer")
+			step := theBackfill(t, p)
+			opts := confirmAll(p, newEvents(t))
+			opts.SkipTriggers = false
+			opts.BatchSize = 500
+			opts.BackfillWorkers = workers
+			_, err := applyOnce(t, url, p, opts)
+			var ae *db.ApplyError
+			if !errors.As(err, &ae) || ae.Kind != db.Failed {
+				t.Fatalf("got %v, want a failed apply", err)
+			}
+			msg := err.Error()
+			for _, want := range []string{step.ID, "public.items", `invalid input syntax for type integer: "seven"`, "22P02", "fix the rows", "apply again", "resumes from the checkpoint"} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("error %q does not say %q", msg, want)
+				}
+			}
+			// The range named holds the bad row.
+			_, rest, ok := strings.Cut(msg, "key in (")
+			lo, rest2, ok2 := strings.Cut(rest, ", ")
+			hi, _, ok3 := strings.Cut(rest2, "]")
+			if !ok || !ok2 || !ok3 {
+				t.Fatalf("no key range in %q", msg)
+			}
+			var inside bool
+			if err := conn.QueryRow(context.Background(), `SELECT ($1 = 'the start' OR 7000 > $1::bigint) AND 7000 <= $2::bigint`, lo, hi).Scan(&inside); err != nil {
+				t.Fatalf("range (%s, %s]: %v", lo, hi, err)
+			}
+			if !inside {
+				t.Errorf("the error names keys (%s, %s], which do not hold row 7000", lo, hi)
+			}
+			exec(t, conn, `UPDATE items SET amount = '7000' WHERE id = 7000`)
+			exec(t, conn, `TRUNCATE hits`)
+			var before int64
+			if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM items WHERE n IS NOT NULL`).Scan(&before); err != nil {
+				t.Fatal(err)
+			}
+			if before == 0 {
+				t.Error("no committed batch before the failure")
+			}
+			applyToEnd(t, url, p, opts)
+			var wrong, again int64
+			if err := conn.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM items WHERE n IS DISTINCT FROM id),
+				(SELECT count(*) FROM hits)`).Scan(&wrong, &again); err != nil {
+				t.Fatal(err)
+			}
+			if wrong != 0 || again != 9000-before {
+				t.Errorf("after the fix: %d rows wrong, %d rows updated by the resumed run (want 0 and %d: only the rows not done)", wrong, again, 9000-before)
+			}
+		})
+	}
+}
+
+// A state written by the previous version (schema version 1: no
+// backfill_ranges, a backfill's progress in its one checkpoint row) still
+// loads: the schema is upgraded in place and the backfill resumes after
+// that checkpoint, now with several workers, updating each row once.
+func TestStateVersion1BackfillResumes(t *testing.T) {
+	url := dbtest.NewDatabase(t)
+	conn := dbtest.Connect(t, url)
+	exec(t, conn, `CREATE TABLE items (id bigint PRIMARY KEY, amount text NOT NULL);
+		INSERT INTO items SELECT g, (g * 7)::text FROM generate_series(1, 12000) g; ANALYZE items`)
+	hitCounter(t, conn, "items", "NEW.id::text")
+	p := planFor(t, conn, "ALTER TABLE items ALTER COLUMN amount TYPE integer USING amount::integer")
+	step := theBackfill(t, p)
+	opts := confirmAll(p, newEvents(t))
+	opts.SkipTriggers = false
+	opts.BatchSize = 1000
+	opts.BackfillWorkers = 1
+	if _, err := applyOnce(t, url, p, killInBatch(opts, 4)); !errors.Is(err, db.ErrKilled) {
+		t.Fatalf("got %v, want killed", err)
+	}
+	// What version 1 would have left: the last key in the step's
+	// checkpoint row, no ranges table, schema_version 1.
+	exec(t, conn, fmt.Sprintf(`UPDATE cutover.backfill_checkpoints c SET last_key = r.last_key FROM cutover.backfill_ranges r
+			WHERE r.plan_id = c.plan_id AND r.step_id = c.step_id AND c.step_id = '%s';
+		DROP TABLE cutover.backfill_ranges;
+		UPDATE cutover.meta SET value = '1' WHERE key = 'schema_version'`, step.ID))
+	var last []string
+	if err := conn.QueryRow(context.Background(), `SELECT last_key FROM cutover.backfill_checkpoints WHERE step_id = $1`, step.ID).Scan(&last); err != nil || len(last) != 1 || last[0] != "3000" {
+		t.Fatalf("version-1 checkpoint %v (%v), want {3000}", last, err)
+	}
+	opts.BackfillWorkers = 3
+	applyToEnd(t, url, p, opts)
+	if missed, twice := hitsPerRow(t, conn, "items", "NEW.id::text"); missed != 0 || twice != 0 {
+		t.Errorf("%d rows never updated, %d updated more than once", missed, twice)
+	}
+	var version string
+	var ranges int
+	var lo []string
+	if err := conn.QueryRow(context.Background(), `SELECT (SELECT value FROM cutover.meta WHERE key = 'schema_version'),
+		(SELECT count(*) FROM cutover.backfill_ranges), (SELECT lo FROM cutover.backfill_ranges WHERE range_no = 0)`).Scan(&version, &ranges, &lo); err != nil {
+		t.Fatal(err)
+	}
+	if version != fmt.Sprint(db.StateSchemaVersion) || ranges < 2 || !slices.Equal(lo, []string{"3000"}) {
+		t.Errorf("after the upgrade: schema_version %s, %d ranges, the first from %v; want %d, several, from 3000", version, ranges, lo, db.StateSchemaVersion)
+	}
+	var wrong int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM items WHERE amount <> id * 7`).Scan(&wrong); err != nil || wrong != 0 {
+		t.Errorf("%d rows wrong (%v)", wrong, err)
 	}
 }

@@ -107,6 +107,10 @@ type BackfillProgress struct {
 	Pause     time.Duration
 	// Paused is set on the event emitted when a manual pause starts.
 	Paused bool
+	// Workers is how many workers may run batches at once (a keyed
+	// backfill: --backfill-workers, lowered by the throttle while the
+	// application suffers); 0 for the ctid walk of a table without a key.
+	Workers int
 }
 
 // GateResult is a gate's outcome.

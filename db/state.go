@@ -22,8 +22,9 @@ import (
 )
 
 // StateSchemaVersion is the version of the cutover schema this build writes.
-// A newer version in the database is refused.
-const StateSchemaVersion = 1
+// A newer version in the database is refused; an older one is upgraded in
+// place (every change is additive: version 2 adds backfill_ranges).
+const StateSchemaVersion = 2
 
 // stateDDL creates the state schema; every statement is idempotent so that
 // it can run on every start. It runs under a transaction-level advisory lock
@@ -86,6 +87,10 @@ var stateDDL = []string{
 		error             text
 	)`,
 	`CREATE INDEX IF NOT EXISTS statements_plan_step ON cutover.statements (plan_id, step_id, id)`,
+	// Version 2: a keyed backfill batch's key range (batch_lo, batch_hi],
+	// NULL at the table's start or end (the batch statement finds its
+	// upper key itself).
+	`ALTER TABLE cutover.statements ADD COLUMN IF NOT EXISTS batch_lo text[], ADD COLUMN IF NOT EXISTS batch_hi text[]`,
 	`CREATE TABLE IF NOT EXISTS cutover.backfill_checkpoints (
 		plan_id    text NOT NULL REFERENCES cutover.runs ON DELETE CASCADE,
 		step_id    text NOT NULL,
@@ -95,6 +100,26 @@ var stateDDL = []string{
 		batches    int NOT NULL DEFAULT 0,
 		updated_at timestamptz NOT NULL DEFAULT now(),
 		PRIMARY KEY (plan_id, step_id)
+	)`,
+	// The key ranges of a parallel backfill (--backfill-workers): each
+	// range (lo, hi] of key tuples (lo NULL: the table's start, hi NULL:
+	// its end) has its own exact checkpoint (last_key, written in each
+	// batch's transaction). The step's backfill_checkpoints row is the
+	// parent: it holds the totals, and deleting it (rollback) deletes the
+	// ranges.
+	`CREATE TABLE IF NOT EXISTS cutover.backfill_ranges (
+		plan_id    text NOT NULL,
+		step_id    text NOT NULL,
+		range_no   int NOT NULL,
+		lo         text[],
+		hi         text[],
+		last_key   text[],
+		rows_done  bigint NOT NULL DEFAULT 0,
+		batches    int NOT NULL DEFAULT 0,
+		done       boolean NOT NULL DEFAULT false,
+		updated_at timestamptz NOT NULL DEFAULT now(),
+		PRIMARY KEY (plan_id, step_id, range_no),
+		FOREIGN KEY (plan_id, step_id) REFERENCES cutover.backfill_checkpoints ON DELETE CASCADE
 	)`,
 	`CREATE TABLE IF NOT EXISTS cutover.app_releases (
 		plan_id        text NOT NULL REFERENCES cutover.runs ON DELETE CASCADE,
@@ -140,10 +165,16 @@ func ensureState(ctx context.Context, conn *pgx.Conn) error {
 	var version string
 	err := conn.QueryRow(ctx, `SELECT value FROM cutover.meta WHERE key = 'schema_version'`).Scan(&version)
 	if err == nil {
-		return checkStateVersion(version)
+		if err := checkStateVersion(version); err != nil {
+			return err
+		}
+		if version == strconv.Itoa(StateSchemaVersion) {
+			return nil
+		}
+		// An older schema: the DDL below adds what is missing.
 	}
 	var pgErr *pgconn.PgError
-	if !errors.Is(err, pgx.ErrNoRows) && !(errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000")) {
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) && !(errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000")) {
 		return fmt.Errorf("reading cutover's state schema: %w", err)
 	}
 	tx, err := conn.Begin(ctx)
@@ -162,7 +193,10 @@ func ensureState(ctx context.Context, conn *pgx.Conn) error {
 			return fmt.Errorf("creating cutover's state schema: %w", err)
 		}
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO cutover.meta (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO NOTHING`, strconv.Itoa(StateSchemaVersion)); err != nil {
+	// Upgrade an older version (never downgrade a newer one).
+	if _, err := tx.Exec(ctx, `INSERT INTO cutover.meta (key, value) VALUES ('schema_version', $1)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value
+		WHERE cutover.meta.value::int < excluded.value::int`, strconv.Itoa(StateSchemaVersion)); err != nil {
 		return err
 	}
 	if err := tx.QueryRow(ctx, `SELECT value FROM cutover.meta WHERE key = 'schema_version'`).Scan(&version); err != nil {
@@ -245,6 +279,35 @@ type Checkpoint struct {
 	RowsDone int64
 	Batches  int
 	Updated  time.Time
+}
+
+// BackfillRange is one key range of a parallel backfill: keys in (Lo, Hi]
+// (Lo nil: from the table's start; Hi nil: to its end), done up to LastKey
+// (nil: nothing yet).
+type BackfillRange struct {
+	No       int
+	Lo, Hi   []string
+	LastKey  []string
+	RowsDone int64
+	Batches  int
+	Done     bool
+}
+
+func loadRanges(ctx context.Context, conn *pgx.Conn, planID, stepID string) ([]*BackfillRange, error) {
+	rows, err := conn.Query(ctx, `SELECT range_no, lo, hi, last_key, rows_done, batches, done
+		FROM cutover.backfill_ranges WHERE plan_id = $1 AND step_id = $2 ORDER BY range_no`, planID, stepID)
+	if err != nil {
+		return nil, err
+	}
+	var out []*BackfillRange
+	for rows.Next() {
+		var r BackfillRange
+		if err := rows.Scan(&r.No, &r.Lo, &r.Hi, &r.LastKey, &r.RowsDone, &r.Batches, &r.Done); err != nil {
+			return nil, err
+		}
+		out = append(out, &r)
+	}
+	return out, rows.Err()
 }
 
 // AuditRow is one executed statement.

@@ -150,6 +150,11 @@ type Decision struct {
 	// Reason says why the backfill is throttled ("" when it runs at the
 	// speed its batch target allows).
 	Reason string
+	// Suffering is set when the application's signals (not the batch
+	// duration) throttle the backfill; Hard when they pause it: a
+	// parallel backfill then holds every worker for Pause and runs fewer
+	// workers at once.
+	Suffering, Hard bool
 }
 
 // Decide is the controller: a pure function of its configuration, its
@@ -190,7 +195,7 @@ func Decide(c ThrottleConfig, st ThrottleState, s Signals) (Decision, ThrottleSt
 		}
 		pause = min(pause, c.MaxPause)
 		size = clamp(size/2, c.MinBatch, c.MaxBatch)
-		return Decision{Size: size, Pause: pause, Reason: "paused: " + strings.Join(append(hard, soft...), "; ")},
+		return Decision{Size: size, Pause: pause, Reason: "paused: " + strings.Join(append(hard, soft...), "; "), Suffering: true, Hard: true},
 			ThrottleState{Size: size, Suffering: n}
 	case len(soft) > 0:
 		var pause time.Duration
@@ -198,7 +203,7 @@ func Decide(c ThrottleConfig, st ThrottleState, s Signals) (Decision, ThrottleSt
 			pause = min(s.Last.Duration, c.MaxPause)
 		}
 		size = clamp(size/2, c.MinBatch, c.MaxBatch)
-		return Decision{Size: size, Pause: pause, Reason: "slowed: " + strings.Join(soft, "; ")},
+		return Decision{Size: size, Pause: pause, Reason: "slowed: " + strings.Join(soft, "; "), Suffering: true},
 			ThrottleState{Size: size}
 	}
 	reason := ""
@@ -249,6 +254,9 @@ func (p *AdaptivePacer) Next(prev *BatchResult) (int, time.Duration) {
 // Throttled says why the last decision throttled the backfill ("" when it
 // did not).
 func (p *AdaptivePacer) Throttled() string { return p.last.Reason }
+
+// Last returns the last decision.
+func (p *AdaptivePacer) Last() Decision { return p.last }
 
 func clamp(v, lo, hi int) int { return max(lo, min(hi, v)) }
 

@@ -68,6 +68,13 @@ func TestDecide(t *testing.T) {
 			if st.Size != d.Size || st.Suffering != tt.suffering {
 				t.Errorf("state = %+v, want size %d suffering %d", st, d.Size, tt.suffering)
 			}
+			// The application's signals (not the batch duration) mark the
+			// decision for the parallel backfill's governor; a pause holds
+			// every worker.
+			app := strings.HasPrefix(d.Reason, "paused:") || strings.HasPrefix(d.Reason, "slowed:")
+			if d.Suffering != app || d.Hard != (tt.suffering > 0) {
+				t.Errorf("suffering %v, hard %v for reason %q", d.Suffering, d.Hard, d.Reason)
+			}
 		})
 	}
 }
@@ -123,5 +130,48 @@ func TestAdaptivePacer(t *testing.T) {
 	_, pause = p.Next(&BatchResult{Size: size, Rows: int64(size), Duration: 10 * time.Millisecond})
 	if pause != 0 || p.Throttled() != "" {
 		t.Fatalf("recovered: %s %q", pause, p.Throttled())
+	}
+}
+
+// The worker governor halves the workers allowed at once while the
+// application suffers (at most once per workerCut), down to one, and adds
+// one back per workerCalm of calm.
+func TestWorkerGovernor(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	g := workerGovernor{max: 8, limit: 8, changed: t0}
+	hurt, calm := Decision{Suffering: true, Reason: "slowed: probe"}, Decision{}
+	ms := time.Millisecond
+	steps := []struct {
+		at   time.Duration
+		d    Decision
+		want int
+	}{
+		{10 * ms, calm, 8},
+		{100 * ms, hurt, 8},  // too soon after the start (workerCut)
+		{600 * ms, hurt, 4},  // halved
+		{700 * ms, hurt, 4},  // not again within workerCut
+		{1100 * ms, hurt, 2}, // again
+		{1700 * ms, hurt, 1}, // down to one
+		{2300 * ms, hurt, 1}, // never zero
+		{2800 * ms, calm, 1}, // calm, but not for workerCalm yet
+		{3400 * ms, calm, 2}, // one back
+		{3500 * ms, calm, 2},
+		{4500 * ms, calm, 3},
+		{4600 * ms, Decision{Reason: "at the minimum batch size"}, 3}, // a slow batch is not the application suffering
+		{5600 * ms, calm, 4},
+		{20 * time.Second, calm, 5},
+		{40 * time.Second, calm, 6},
+		{40*time.Second + 500*ms, calm, 6},
+	}
+	for _, s := range steps {
+		if got := g.update(t0.Add(s.at), s.d); got != s.want {
+			t.Fatalf("at %s (%q): limit %d, want %d", s.at, s.d.Reason, got, s.want)
+		}
+	}
+	for i := 0; i < 20; i++ {
+		g.update(t0.Add(time.Minute+time.Duration(i)*time.Minute), calm)
+	}
+	if g.limit != 8 {
+		t.Errorf("after long calm: limit %d, want the maximum 8", g.limit)
 	}
 }

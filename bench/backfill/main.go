@@ -22,7 +22,7 @@
 // Run from the repository root:
 //
 //	go run ./bench/backfill                  # N = 2,000,000
-//	go run ./bench/backfill -rows 200000 -budgets 20ms,50ms
+//	go run ./bench/backfill -rows 200000 -budgets 20ms,50ms -workers 1,2,8
 package main
 
 import (
@@ -56,6 +56,7 @@ type config struct {
 	baseline        time.Duration
 	warmup, tail    time.Duration
 	budgets         []time.Duration
+	workers         []int
 	out, work       string
 	keep            bool
 	extraApplyFlags []string
@@ -84,7 +85,7 @@ type workload struct {
 
 func main() {
 	var c config
-	var budgets, extra string
+	var budgets, extra, workers string
 	flag.IntVar(&c.rows, "rows", 2_000_000, "rows in the table")
 	flag.IntVar(&c.rssRows, "rss-rows", 200_000, "rows of the extra cutover run measuring peak RSS on a small table (0: skip)")
 	flag.IntVar(&c.clients, "clients", 8, "pgbench clients")
@@ -93,6 +94,7 @@ func main() {
 	flag.DurationVar(&c.warmup, "warmup", 3*time.Second, "workload time before each migration starts")
 	flag.DurationVar(&c.tail, "tail", 2*time.Second, "workload time after each migration ends")
 	flag.StringVar(&budgets, "budgets", "10ms,50ms,100ms", "latency budgets of the sweep (each also the batch target); the defaults (batch target 25ms, latency budget 50ms) are run as (d)")
+	flag.StringVar(&workers, "workers", "1,8", "--backfill-workers of the workers sweep: cutover's plan again with each count (the defaults row uses the default, db.DefaultBackfillWorkers)")
 	flag.StringVar(&c.out, "out", "docs/benchmarks.md", "markdown file to write")
 	flag.StringVar(&c.work, "work", "", "work directory (default a temporary one)")
 	flag.BoolVar(&c.keep, "keep", false, "keep the work directory (pgbench logs, plans, cutover output)")
@@ -107,6 +109,16 @@ func main() {
 			log.Fatalf("-budgets: %v", err)
 		}
 		c.budgets = append(c.budgets, d)
+	}
+	for _, w := range strings.Split(workers, ",") {
+		if w = strings.TrimSpace(w); w == "" {
+			continue
+		}
+		n, err := strconv.Atoi(w)
+		if err != nil || n < 1 {
+			log.Fatalf("-workers: %q is not a worker count", w)
+		}
+		c.workers = append(c.workers, n)
 	}
 	c.extraApplyFlags = strings.Fields(extra)
 	if err := run(context.Background(), c); err != nil {
@@ -179,16 +191,21 @@ func run(ctx context.Context, c config) error {
 	if err := add(b.singleUpdate()); err != nil {
 		return err
 	}
-	if err := add(b.cutover(c.rows, 0, "(d) cutover plan, defaults")); err != nil {
+	if err := add(b.cutover(c.rows, 0, 0, "(d) cutover plan, defaults")); err != nil {
 		return err
 	}
+	for _, w := range c.workers {
+		if err := add(b.cutover(c.rows, 0, w, fmt.Sprintf("(d) cutover, %d backfill worker(s)", w))); err != nil {
+			return err
+		}
+	}
 	for _, d := range c.budgets {
-		if err := add(b.cutover(c.rows, d, fmt.Sprintf("(d) cutover, budget %s", d))); err != nil {
+		if err := add(b.cutover(c.rows, d, 0, fmt.Sprintf("(d) cutover, budget %s", d))); err != nil {
 			return err
 		}
 	}
 	if c.rssRows > 0 {
-		if err := add(b.cutover(c.rssRows, 0, fmt.Sprintf("(d) cutover, defaults, %s rows", thousands(c.rssRows)))); err != nil {
+		if err := add(b.cutover(c.rssRows, 0, 0, fmt.Sprintf("(d) cutover, defaults, %s rows", thousands(c.rssRows)))); err != nil {
 			return err
 		}
 	}
@@ -412,8 +429,9 @@ func (b *bench) singleUpdate() (result, error) {
 }
 
 // cutover plans the change against the live schema and applies the whole
-// plan headless with the cutover binary; budget 0 keeps the defaults.
-func (b *bench) cutover(rows int, budget time.Duration, name string) (result, error) {
+// plan headless with the cutover binary; budget 0 and workers 0 keep the
+// defaults.
+func (b *bench) cutover(rows int, budget time.Duration, workers int, name string) (result, error) {
 	return b.measure(name, rows, func(ctx context.Context) (string, int64, error) {
 		dir := filepath.Join(b.work, fmt.Sprintf("run%d", b.seq))
 		plan := filepath.Join(dir, "plan.json")
@@ -423,6 +441,9 @@ func (b *bench) cutover(rows int, budget time.Duration, name string) (result, er
 		args := []string{"apply", "--plan", plan, "--db", b.url, "--yes", "--confirm-irreversible", "public.items", "--no-usage-check"}
 		if budget > 0 {
 			args = append(args, "--latency-budget", budget.String(), "--batch-target", budget.String())
+		}
+		if workers > 0 {
+			args = append(args, "--backfill-workers", strconv.Itoa(workers))
 		}
 		args = append(args, b.c.extraApplyFlags...)
 		cmd := exec.CommandContext(ctx, b.bin, args...)
@@ -464,9 +485,35 @@ func (b *bench) cutover(rows int, budget time.Duration, name string) (result, er
 		}
 		out, _ := os.ReadFile(logPath)
 		throttled := strings.Count(string(out), "slowed:") + strings.Count(string(out), "paused:")
-		note := ""
+		var notes []string
+		for _, l := range strings.Split(string(out), "\n") {
+			if _, done, ok := strings.Cut(l, "backfill complete: "); ok {
+				notes = append(notes, "backfill: "+done)
+			}
+		}
 		if throttled > 0 {
-			note = fmt.Sprintf("%d throttled progress line(s)", throttled)
+			notes = append(notes, fmt.Sprintf("%d throttled progress line(s)", throttled))
+		}
+		note := strings.Join(notes, "; ")
+		// Where the time goes (cutover's audit trail): the batch
+		// statements (bound and UPDATE in one, with BEGIN), and the steps.
+		var nb int64
+		var avg, rowsPer *float64
+		if err := b.conn.QueryRow(ctx, `SELECT count(*), avg(duration_ms), avg(rows)::float8
+			FROM cutover.statements WHERE action = 'batch' AND outcome = 'ok'`).Scan(&nb, &avg, &rowsPer); err == nil && avg != nil && rowsPer != nil {
+			log.Printf("%s: %d batch statements, avg %.1f ms for %.0f rows", name, nb, *avg, *rowsPer)
+		}
+		if rows, err := b.conn.Query(ctx, `SELECT s.step_id, extract(epoch FROM s.duration)::float8 FROM cutover.steps s ORDER BY s.position`); err == nil {
+			var parts []string
+			for rows.Next() {
+				var id string
+				var secs *float64
+				if rows.Scan(&id, &secs) == nil && secs != nil {
+					parts = append(parts, fmt.Sprintf("%s %.2fs", id, *secs))
+				}
+			}
+			rows.Close()
+			log.Printf("%s: steps: %s", name, strings.Join(parts, ", "))
 		}
 		// The final column must equal the expression for every row the
 		// workload did not write meanwhile: checked as type and count.
@@ -623,7 +670,7 @@ func report(c config, rs []result, machine string) string {
 	fmt.Fprintf(&b, "- Workload: pgbench, %d clients, %d threads, each transaction one point SELECT and one UPDATE of `amount` by primary key; latency and TPS from pgbench's per-transaction log (-l) over the transactions overlapping the migration (for (a): %s).\n", c.clients, c.jobs, c.baseline)
 	fmt.Fprintf(&b, "- Lock waits: server log lines `still waiting ... after 100 ms` during the migration; \"on cutover\" when the lock's holder is one of cutover's sessions.\n")
 	fmt.Fprintf(&b, "- Peak RSS: VmHWM of the cutover apply process (polled every 20 ms).\n")
-	fmt.Fprintf(&b, "- (d) runs the real binary: `cutover plan --db ... --format json`, then `cutover apply --yes --confirm-irreversible public.items --no-usage-check` (expand + backfill + contract); the sweep sets `--latency-budget` and `--batch-target` to the budget.\n\n")
+	fmt.Fprintf(&b, "- (d) runs the real binary: `cutover plan --db ... --format json`, then `cutover apply --yes --confirm-irreversible public.items --no-usage-check` (expand + backfill + contract); the budget sweep sets `--latency-budget` and `--batch-target` to the budget, the workers sweep `--backfill-workers`.\n\n")
 	b.WriteString("| scenario | rows | migration time | workload TPS | p50 | p99 | max | txns > 100 ms | lock waits > 100 ms (on cutover) | cutover peak RSS | notes |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	var a, cc, d *result
