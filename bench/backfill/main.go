@@ -211,7 +211,7 @@ func run(ctx context.Context, c config) error {
 	}
 	var version string
 	conn.QueryRow(ctx, "SELECT version()").Scan(&version)
-	md := report(c, results, machine(version))
+	md := report(c, results, machine(version)) + handNotes(c.out)
 	if err := os.MkdirAll(filepath.Dir(c.out), 0o777); err != nil {
 		return err
 	}
@@ -658,6 +658,24 @@ func machine(version string) string {
 		version = version[:i]
 	}
 	return fmt.Sprintf("%s, %d cores (runtime.NumCPU), %s RAM, %s, %s/%s", cpu, runtime.NumCPU(), mem, version, runtime.GOOS, runtime.GOARCH)
+}
+
+// handNotesHeading starts the part of the report written by hand (the
+// reading of a run's results): a rerun keeps it, below the new figures,
+// for whoever updates it.
+const handNotesHeading = "## Reading the results"
+
+// handNotes returns the hand-written part of the report at path ("" when
+// there is none).
+func handNotes(path string) string {
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	if i := strings.Index(string(old), "\n"+handNotesHeading); i >= 0 {
+		return string(old[i:])
+	}
+	return ""
 }
 
 func report(c config, rs []result, machine string) string {
