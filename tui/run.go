@@ -1047,10 +1047,14 @@ func (r *runModel) backfillView(b *db.BackfillProgress, w int) []string {
 	if b.Done {
 		eta = "— (finished)"
 	}
+	workers := ""
+	if b.Workers > 1 {
+		workers = fmt.Sprintf(" · %d workers", b.Workers)
+	}
 	lines := []string{
 		head,
 		bar + " " + pct + "  " + count,
-		fmt.Sprintf("%s rows/s · ETA %s · batch %s keys · %s batches · %s elapsed", thousandsInt(int64(b.RowsPerSec)), eta, thousandsInt(int64(b.BatchSize)), thousandsInt(int64(b.Batches)), durText(b.Elapsed)),
+		fmt.Sprintf("%s rows/s · ETA %s · batch %s keys%s · %s batches · %s elapsed", thousandsInt(int64(b.RowsPerSec)), eta, thousandsInt(int64(b.BatchSize)), workers, thousandsInt(int64(b.Batches)), durText(b.Elapsed)),
 	}
 	switch {
 	case r.paused && r.running:

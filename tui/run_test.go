@@ -496,7 +496,7 @@ var goldenEvents = func() []db.ApplyEvent {
 		{Kind: db.EventRun, Time: t0, Message: "resuming plan 3f1c9a2b7d4e on db.test:5432/pagila: 2 of 4 steps done; run started by cutover from ops-1 at 2026-03-14T09:29:10Z (status stopped)"},
 		{Kind: db.EventStepStarted, Time: t0.Add(20 * time.Millisecond), StepID: "B1-backfill-customer", Deploy: 2, Attempt: 1, Message: "start: Backfill email_address from email in keyset batches (ROW EXCLUSIVE on public.customer)"},
 		{Kind: db.EventBackfillProgress, Time: t0.Add(5 * time.Second), StepID: "B1-backfill-customer", Deploy: 2, Message: "batch 7: 2,800 rows",
-			Backfill: &db.BackfillProgress{Table: "public.customer", Batches: 7, Rows: 2800, Estimated: 6000, BatchSize: 400, Elapsed: 3 * time.Second, RowsPerSec: 933, ETA: 3400 * time.Millisecond,
+			Backfill: &db.BackfillProgress{Table: "public.customer", Batches: 7, Rows: 2800, Estimated: 6000, BatchSize: 400, Workers: 3, Elapsed: 3 * time.Second, RowsPerSec: 933, ETA: 3400 * time.Millisecond,
 				Throttled: "probe p99 212ms over the 150ms budget: half batches", Pause: 250 * time.Millisecond}},
 		{Kind: db.EventStepRetry, Time: t0.Add(5300 * time.Millisecond), StepID: "B1-backfill-customer", Deploy: 2, Attempt: 1, Message: "batch attempt 1/10: lock not granted within lock_timeout 250ms (55P03), blocked by pid 4242 (app, idle in transaction 12s); retrying in 180ms"},
 	}
