@@ -101,12 +101,7 @@ func (g *workerGovernor) update(now time.Time, d Decision) int {
 // hi), then the limit. (The batch statement has it inside; alone it names
 // the key range of a batch that failed.)
 func rangeBound(b *plans.Backfill, cursor, hi bool) string {
-	k := len(b.Key)
-	keys := strings.Join(b.Key, ", ")
-	tuple := keys
-	if k > 1 {
-		tuple = "(" + keys + ")"
-	}
+	r := keyRange(b, cursor, hi)
 	// The outer query names the subquery's columns (batch."k"): a bare
 	// "k" in its ORDER BY would mean the text output column.
 	var text, desc []string
@@ -114,30 +109,8 @@ func rangeBound(b *plans.Backfill, cursor, hi bool) string {
 		text = append(text, "batch."+c+"::text")
 		desc = append(desc, "batch."+c+" DESC")
 	}
-	n := 1
-	params := func() string {
-		var p []string
-		for i := 0; i < k; i++ {
-			p = append(p, fmt.Sprintf("$%d", n))
-			n++
-		}
-		if k == 1 {
-			return p[0]
-		}
-		return "(" + strings.Join(p, ", ") + ")"
-	}
-	var where []string
-	if cursor {
-		where = append(where, tuple+" > "+params())
-	}
-	if hi {
-		where = append(where, tuple+" <= "+params())
-	}
-	if len(where) == 0 {
-		where = []string{"true"}
-	}
 	return fmt.Sprintf("SELECT %s, count(*) OVER () FROM (SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT $%d) AS batch ORDER BY %s LIMIT 1",
-		strings.Join(text, ", "), keys, b.Table, strings.Join(where, " AND "), keys, n, strings.Join(desc, ", "))
+		strings.Join(text, ", "), r.keys, b.Table, r.where, r.keys, r.limit, strings.Join(desc, ", "))
 }
 
 // rangeBatch returns a batch of a range as one statement (one round trip,
@@ -148,18 +121,45 @@ func rangeBound(b *plans.Backfill, cursor, hi bool) string {
 // found and the rows changed (no row: no key left). Parameters as in
 // rangeBound. head is "UPDATE t SET ... WHERE " or "DELETE FROM t WHERE ".
 func rangeBatch(b *plans.Backfill, head string, cursor, hi bool) string {
-	k := len(b.Key)
-	keys := strings.Join(b.Key, ", ")
-	tuple := keys
-	if k > 1 {
-		tuple = "(" + keys + ")"
-	}
+	r := keyRange(b, cursor, hi)
 	var inBatch, desc, inBound, text []string
 	for _, c := range b.Key {
 		inBatch = append(inBatch, "batch."+c)
 		desc = append(desc, "batch."+c+" DESC")
 		inBound = append(inBound, "bound."+c)
 		text = append(text, "bound."+c+"::text")
+	}
+	after := ""
+	if r.after != "" {
+		after = r.after + " AND "
+	}
+	return fmt.Sprintf(`WITH batch AS (SELECT %[1]s FROM %[2]s WHERE %[3]s ORDER BY %[1]s LIMIT $%[4]d), `+
+		`bound AS (SELECT %[5]s, count(*) OVER () AS "cutover keys" FROM batch ORDER BY %[6]s LIMIT 1), `+
+		`changed AS (%[7]s%[8]s%[9]s <= (SELECT %[10]s FROM bound) AND (%[11]s) RETURNING 1) `+
+		`SELECT %[12]s, bound."cutover keys", (SELECT count(*) FROM changed) FROM bound`,
+		r.keys, b.Table, r.where, r.limit,
+		strings.Join(inBatch, ", "), strings.Join(desc, ", "),
+		head, after, r.tuple, strings.Join(inBound, ", "), b.Where,
+		strings.Join(text, ", "))
+}
+
+// keyRangeSQL is what rangeBound and rangeBatch share: the key columns
+// (keys, and tuple: in parentheses when there are several), the predicate
+// of the keys after the cursor ($1..$k, when there is one) and up to the
+// range's hi (the next k parameters, when there is one), the cursor's part
+// of it alone (after, "" without a cursor) and the number of the next
+// parameter (limit).
+type keyRangeSQL struct {
+	keys, tuple, where, after string
+	limit                     int
+}
+
+func keyRange(b *plans.Backfill, cursor, hi bool) keyRangeSQL {
+	k := len(b.Key)
+	r := keyRangeSQL{keys: strings.Join(b.Key, ", ")}
+	r.tuple = r.keys
+	if k > 1 {
+		r.tuple = "(" + r.keys + ")"
 	}
 	n := 1
 	params := func() string {
@@ -174,25 +174,18 @@ func rangeBatch(b *plans.Backfill, head string, cursor, hi bool) string {
 		return "(" + strings.Join(p, ", ") + ")"
 	}
 	var where []string
-	after := ""
 	if cursor {
-		after = tuple + " > " + params() + " AND "
-		where = append(where, strings.TrimSuffix(after, " AND "))
+		r.after = r.tuple + " > " + params()
+		where = append(where, r.after)
 	}
 	if hi {
-		where = append(where, tuple+" <= "+params())
+		where = append(where, r.tuple+" <= "+params())
 	}
 	if len(where) == 0 {
 		where = []string{"true"}
 	}
-	return fmt.Sprintf(`WITH batch AS (SELECT %[1]s FROM %[2]s WHERE %[3]s ORDER BY %[1]s LIMIT $%[4]d), `+
-		`bound AS (SELECT %[5]s, count(*) OVER () AS "cutover keys" FROM batch ORDER BY %[6]s LIMIT 1), `+
-		`changed AS (%[7]s%[8]s%[9]s <= (SELECT %[10]s FROM bound) AND (%[11]s) RETURNING 1) `+
-		`SELECT %[12]s, bound."cutover keys", (SELECT count(*) FROM changed) FROM bound`,
-		keys, b.Table, strings.Join(where, " AND "), n,
-		strings.Join(inBatch, ", "), strings.Join(desc, ", "),
-		head, after, tuple, strings.Join(inBound, ", "), b.Where,
-		strings.Join(text, ", "))
+	r.where, r.limit = strings.Join(where, " AND "), n
+	return r
 }
 
 // rangeCheckpointSQL and rangeTotalsSQL are a range batch's checkpoint,
@@ -770,43 +763,15 @@ func (p *parallelBackfill) progress() *BackfillProgress {
 }
 
 // retry runs a batch until it commits, fails with anything but a lock
-// conflict, or the attempt and time bounds are reached (as withRetry,
-// per worker).
+// conflict, or the attempt and time bounds are reached (withRetry's loop,
+// per worker; the workers' retry events are serialized).
 func (p *parallelBackfill) retry(ctx context.Context, rg *BackfillRange, attempt func(n int) error) error {
-	e := p.e
-	start := time.Now()
-	for n := 1; ; n++ {
-		err := attempt(n)
-		if err == nil {
-			return nil
-		}
-		code, ok := retryableCode(err)
-		if !ok || e.killed() {
-			return err
-		}
-		why := "lock not granted within lock_timeout " + e.opts.LockTimeout.String() + " (55P03)"
-		if code == "40P01" {
-			why = "deadlock detected (40P01), this attempt was cancelled"
-		}
-		subj := p.ref.subject(fmt.Sprintf("batch after key %s (range %d)", keyText(orStart(rg)), rg.No+1))
-		elapsed := time.Since(start)
-		if n >= e.opts.MaxAttempts || elapsed >= e.opts.MaxRetryTime {
-			return &ApplyError{Kind: Failed, Msg: fmt.Sprintf("%s: gave up after %d attempts in %s: %s; the database is consistent (the failed attempts were rolled back): run apply again to resume, or raise --max-attempts / --max-retry-time",
-				subj.label(), n, roundDur(elapsed), why), Err: err}
-		}
-		wait := backoff(n)
-		if rest := e.opts.MaxRetryTime - elapsed; wait > rest {
-			wait = rest
-		}
+	subj := p.ref.subject(fmt.Sprintf("batch after key %s (range %d)", keyText(orStart(rg)), rg.No+1))
+	return p.e.retryLoop(ctx, subj, func(_ context.Context, n int) error { return attempt(n) }, func(ev ApplyEvent) {
 		p.mu.Lock()
-		e.emit(ApplyEvent{Kind: EventStepRetry, StepID: subj.stepID, Phase: subj.phase, Deploy: subj.deploy, Attempt: n,
-			Message: fmt.Sprintf("%s attempt %d/%d: %s; retrying in %s", subj.what, n, e.opts.MaxAttempts, why, roundDur(wait)),
-			Retry:   &RetryInfo{Attempt: n, MaxAttempts: e.opts.MaxAttempts, Wait: wait, SQLState: code}})
-		p.mu.Unlock()
-		if err := sleepCtx(ctx, wait); err != nil {
-			return err
-		}
-	}
+		defer p.mu.Unlock()
+		p.e.emit(ev)
+	}, nil)
 }
 
 func orStart(rg *BackfillRange) []string {

@@ -94,11 +94,21 @@ type retrySubject struct {
 
 // withRetry runs attempt until it succeeds, fails with anything but a lock
 // conflict, or the attempt and time bounds are reached. Each retry is
-// reported as an EventStepRetry.
+// reported as an EventStepRetry, naming the sessions that blocked the
+// attempt when the engine saw them.
 func (e *Engine) withRetry(ctx context.Context, subj retrySubject, attempt attemptFunc) error {
+	return e.retryLoop(ctx, subj, func(ctx context.Context, n int) error {
+		e.lastBlockers = ""
+		return attempt(ctx, n)
+	}, e.emit, func() string { return e.lastBlockers })
+}
+
+// retryLoop is withRetry's loop: emit reports each retry (the parallel
+// backfill's workers serialize their events through it), blockers (nil:
+// unknown) names who blocked the last attempt.
+func (e *Engine) retryLoop(ctx context.Context, subj retrySubject, attempt attemptFunc, emit func(ApplyEvent), blockers func() string) error {
 	start := time.Now()
 	for n := 1; ; n++ {
-		e.lastBlockers = ""
 		err := attempt(ctx, n)
 		if err == nil {
 			return nil
@@ -111,8 +121,12 @@ func (e *Engine) withRetry(ctx context.Context, subj retrySubject, attempt attem
 		if code == "40P01" {
 			why = "deadlock detected (40P01), this attempt was cancelled"
 		}
-		if e.lastBlockers != "" {
-			why += ", blocked by " + e.lastBlockers
+		by := ""
+		if blockers != nil {
+			by = blockers()
+		}
+		if by != "" {
+			why += ", blocked by " + by
 		}
 		elapsed := time.Since(start)
 		if n >= e.opts.MaxAttempts || elapsed >= e.opts.MaxRetryTime {
@@ -123,9 +137,9 @@ func (e *Engine) withRetry(ctx context.Context, subj retrySubject, attempt attem
 		if rest := e.opts.MaxRetryTime - elapsed; wait > rest {
 			wait = rest
 		}
-		e.emit(ApplyEvent{Kind: EventStepRetry, StepID: subj.stepID, Phase: subj.phase, Deploy: subj.deploy, Rollback: subj.rollback, Attempt: n,
+		emit(ApplyEvent{Kind: EventStepRetry, StepID: subj.stepID, Phase: subj.phase, Deploy: subj.deploy, Rollback: subj.rollback, Attempt: n,
 			Message: fmt.Sprintf("%s attempt %d/%d: %s; retrying in %s", subj.what, n, e.opts.MaxAttempts, why, roundDur(wait)),
-			Retry:   &RetryInfo{Attempt: n, MaxAttempts: e.opts.MaxAttempts, Wait: wait, SQLState: code, Blockers: e.lastBlockers}})
+			Retry:   &RetryInfo{Attempt: n, MaxAttempts: e.opts.MaxAttempts, Wait: wait, SQLState: code, Blockers: by}})
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
