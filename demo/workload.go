@@ -152,17 +152,8 @@ func (w *Workload) session(ctx context.Context, conn *pgx.Conn, per time.Duratio
 			return
 		case <-timer.C:
 		}
-		err := w.op(ctx, conn, rnd)
-		if ctx.Err() != nil {
+		if w.stop(ctx, conn, w.op(ctx, conn, rnd)) {
 			return
-		}
-		if err != nil {
-			w.fail(err)
-			if conn.IsClosed() {
-				return
-			}
-		} else {
-			w.txs.Add(1)
 		}
 		// A steady rate: the next statement is due per after the last
 		// one was due, not after it finished; a session that fell
@@ -173,6 +164,21 @@ func (w *Workload) session(ctx context.Context, conn *pgx.Conn, per time.Duratio
 		}
 		timer.Reset(time.Until(next))
 	}
+}
+
+// stop counts a session's transaction (err nil) or failure and says
+// whether the session should end: the demo is stopping, or the failure
+// closed its connection.
+func (w *Workload) stop(ctx context.Context, conn *pgx.Conn, err error) bool {
+	switch {
+	case ctx.Err() != nil:
+		return true
+	case err != nil:
+		w.fail(err)
+		return conn.IsClosed()
+	}
+	w.txs.Add(1)
+	return false
 }
 
 // slowTransactions plays the part of the application that holds its
@@ -186,17 +192,8 @@ func (w *Workload) slowTransactions(ctx context.Context, conn *pgx.Conn) {
 	defer conn.Close(context.Background())
 	rnd := rand.New(rand.NewPCG(99, uint64(time.Now().UnixNano())))
 	for ctx.Err() == nil {
-		err := w.slowTransaction(ctx, conn, rnd)
-		if ctx.Err() != nil {
+		if w.stop(ctx, conn, w.slowTransaction(ctx, conn, rnd)) {
 			return
-		}
-		if err != nil {
-			w.fail(err)
-			if conn.IsClosed() {
-				return
-			}
-		} else {
-			w.txs.Add(1)
 		}
 		select {
 		case <-ctx.Done():
