@@ -198,6 +198,34 @@ type writeCase struct {
 	calls int64
 }
 
+// runWrite runs tc's statement in a transaction with function statistics
+// on (rolled back when the test ends), checks that it called fn tc.calls
+// times, and returns the transaction and the id of the row it wrote.
+func runWrite(t *testing.T, ctx context.Context, conn *pgx.Conn, fn string, tc writeCase) (pgx.Tx, int64) {
+	t.Helper()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback(context.Background()) })
+	if _, err := tx.Exec(ctx, "SET LOCAL track_functions = 'pl'"); err != nil {
+		t.Fatal(err)
+	}
+	before := xactCalls(t, tx, fn)
+	id := tc.id
+	if id == 0 {
+		if err := tx.QueryRow(ctx, tc.sql, tc.args...).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+	} else if _, err := tx.Exec(ctx, tc.sql, tc.args...); err != nil {
+		t.Fatal(err)
+	}
+	if got := xactCalls(t, tx, fn) - before; got != tc.calls {
+		t.Errorf("sync function called %d times, want %d", got, tc.calls)
+	}
+	return tx, id
+}
+
 func sp(s string) *string { return &s }
 
 // Every write an application can make while a type change is in
@@ -225,26 +253,7 @@ func TestSyncTriggerTypeChangeWrites(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
-			tx, err := conn.Begin(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tx.Rollback(ctx)
-			if _, err := tx.Exec(ctx, "SET LOCAL track_functions = 'pl'"); err != nil {
-				t.Fatal(err)
-			}
-			before := xactCalls(t, tx, fn)
-			id := tc.id
-			if id == 0 {
-				if err := tx.QueryRow(ctx, tc.sql, tc.args...).Scan(&id); err != nil {
-					t.Fatal(err)
-				}
-			} else if _, err := tx.Exec(ctx, tc.sql, tc.args...); err != nil {
-				t.Fatal(err)
-			}
-			if got := xactCalls(t, tx, fn) - before; got != tc.calls {
-				t.Errorf("sync function called %d times, want %d", got, tc.calls)
-			}
+			tx, id := runWrite(t, ctx, conn, fn, tc)
 			var old, copy *string
 			if err := tx.QueryRow(ctx, "SELECT amount, amount__cutover_new::text FROM items WHERE id = $1", id).Scan(&old, &copy); err != nil {
 				t.Fatal(err)
@@ -361,26 +370,7 @@ func TestSyncTriggerRenameWrites(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
-			tx, err := conn.Begin(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tx.Rollback(ctx)
-			if _, err := tx.Exec(ctx, "SET LOCAL track_functions = 'pl'"); err != nil {
-				t.Fatal(err)
-			}
-			before := xactCalls(t, tx, fn)
-			id := tc.id
-			if id == 0 {
-				if err := tx.QueryRow(ctx, tc.sql, tc.args...).Scan(&id); err != nil {
-					t.Fatal(err)
-				}
-			} else if _, err := tx.Exec(ctx, tc.sql, tc.args...); err != nil {
-				t.Fatal(err)
-			}
-			if got := xactCalls(t, tx, fn) - before; got != tc.calls {
-				t.Errorf("sync function called %d times, want %d", got, tc.calls)
-			}
+			tx, id := runWrite(t, ctx, conn, fn, tc)
 			var old, copy *string
 			if err := tx.QueryRow(ctx, "SELECT amount, total FROM items WHERE id = $1", id).Scan(&old, &copy); err != nil {
 				t.Fatal(err)
