@@ -31,14 +31,25 @@ func (e *Engine) lock(ctx context.Context) error {
 		wants = append(wants, want{"table", t})
 	}
 	for _, w := range wants {
-		var ok bool
-		if err := e.conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, advisoryKey(w.kind, w.name)).Scan(&ok); err != nil {
+		key := advisoryKey(w.kind, w.name)
+		ok, err := e.tryLock(ctx, key)
+		if err != nil {
 			return err
 		}
 		if ok {
 			continue
 		}
-		holder := describeLockHolder(ctx, e, advisoryKey(w.kind, w.name))
+		holder, found := describeLockHolder(ctx, e, key)
+		if !found {
+			// The holder is gone already (a session that just ended
+			// releases its locks as its backend exits): try once more.
+			if ok, err = e.tryLock(ctx, key); err != nil {
+				return err
+			}
+			if ok {
+				continue
+			}
+		}
 		e.conn.Exec(ctx, `SELECT pg_advisory_unlock_all()`)
 		if w.kind == "plan" {
 			msg := fmt.Sprintf("plan %s is being applied on %s by another session: %s", short(e.planID), e.where, holder)
@@ -53,8 +64,16 @@ func (e *Engine) lock(ctx context.Context) error {
 	return nil
 }
 
-// describeLockHolder names the session holding an advisory lock.
-func describeLockHolder(ctx context.Context, e *Engine, key int64) string {
+// tryLock takes a session advisory lock if it is free.
+func (e *Engine) tryLock(ctx context.Context, key int64) (bool, error) {
+	var ok bool
+	err := e.conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok)
+	return ok, err
+}
+
+// describeLockHolder names the session holding an advisory lock; found is
+// false when no session holds it (any more).
+func describeLockHolder(ctx context.Context, e *Engine, key int64) (holder string, found bool) {
 	u := uint64(key)
 	var (
 		pid               int
@@ -70,12 +89,12 @@ func describeLockHolder(ctx context.Context, e *Engine, key int64) string {
 			AND l.classid = $1::bigint::oid AND l.objid = $2::bigint::oid
 		LIMIT 1`, int64(u>>32), int64(u&0xffffffff)).Scan(&pid, &user, &app, &client, &since, &state)
 	if err != nil {
-		return "(the holder could not be identified; it may just have finished: try again)"
+		return "(the holder could not be identified; it may just have finished: try again)", false
 	}
 	if app == "" {
 		app = "(none)"
 	}
-	return fmt.Sprintf("pid %d, user %s, application %s, client %s, connected since %s, %s", pid, user, app, client, since.Format(time.RFC3339), state)
+	return fmt.Sprintf("pid %d, user %s, application %s, client %s, connected since %s, %s", pid, user, app, client, since.Format(time.RFC3339), state), true
 }
 
 func orDash(s string) string {

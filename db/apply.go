@@ -291,6 +291,13 @@ func (e *Engine) Close() {
 		e.watch.Close(ctx)
 	}
 	if e.conn != nil {
+		// Release the advisory locks before closing: the server drops a
+		// closed session's locks only once its backend has exited, and an
+		// apply started right after this one (the TUI's next deploy) would
+		// find them still held.
+		if !e.conn.IsClosed() {
+			e.conn.Exec(ctx, `SELECT pg_advisory_unlock_all()`)
+		}
 		e.conn.Close(ctx)
 	}
 }

@@ -49,3 +49,27 @@ func TestApplyThroughDeployAndConfirmApp(t *testing.T) {
 		t.Fatal("ThroughDeploy 3 ran deploy 4")
 	}
 }
+
+// An apply started as soon as the previous one closed (the TUI's next
+// deploy, a script's retry) is never refused as busy: Close releases the
+// advisory locks itself instead of leaving them to the server's backend
+// exit, which can come after the next apply's try.
+func TestApplyRightAfterClose(t *testing.T) {
+	url := dbtest.Pagila(t)
+	conn := dbtest.Connect(t, url)
+	p := planFor(t, conn, "ALTER TABLE customer RENAME COLUMN email TO email_address;")
+	ctx := context.Background()
+	for i := 0; i < 30; i++ {
+		if out, err := applyOnce(t, url, p, db.ApplyOptions{ThroughDeploy: 1}); err != nil || out.Status != "through" {
+			t.Fatalf("apply %d right after the previous one closed: %+v, %v", i+1, out, err)
+		}
+		// Close has returned: no advisory lock may be left.
+		var held int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted`).Scan(&held); err != nil {
+			t.Fatal(err)
+		}
+		if held != 0 {
+			t.Fatalf("after apply %d closed, %d advisory locks are still held", i+1, held)
+		}
+	}
+}
