@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -279,16 +281,31 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() boo
 // fakeMonitor records what the model asks; its feed is a channel the test
 // writes to. (The database side is tested above and in db/monitor.)
 type fakeMonitor struct {
-	mu     chan struct{}
+	mu     sync.Mutex
 	starts [][]string
 	ch     chan monitor.Sample
 }
 
-func newFakeMonitor() *fakeMonitor { return &fakeMonitor{mu: make(chan struct{}, 1)} }
+func newFakeMonitor() *fakeMonitor { return &fakeMonitor{} }
+
+// Starts returns the tables of each Start so far (Start runs in the
+// model's commands, off the test's goroutine).
+func (f *fakeMonitor) Starts() [][]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.starts)
+}
+
+// send delivers a sample on the current feed.
+func (f *fakeMonitor) send(s monitor.Sample) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ch <- s
+}
 
 func (f *fakeMonitor) Start(ctx context.Context, tables []string) (<-chan monitor.Sample, error) {
-	f.mu <- struct{}{}
-	defer func() { <-f.mu }()
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.ch != nil {
 		close(f.ch)
 	}
@@ -319,24 +336,24 @@ func TestLiveFeedFollowsPlan(t *testing.T) {
 	f.until("the schema", func() bool { return m.compose.schema != nil })
 	f.keys("ctrl+p")
 	f.until("the feed", func() bool { return m.live.ch != nil })
-	if len(mon.starts) != 1 || strings.Join(mon.starts[0], ",") != `"public"."customer"` {
-		t.Fatalf("starts = %q", mon.starts)
+	if len(mon.Starts()) != 1 || strings.Join(mon.Starts()[0], ",") != `"public"."customer"` {
+		t.Fatalf("starts = %q", mon.Starts())
 	}
 	first := m.live.gen
-	mon.ch <- trapSample(1)
+	mon.send(trapSample(1))
 	f.until("the sample", func() bool { return m.panes.history.Len() == 1 })
 
 	// The same plan again: the feed goes on.
 	f.keys("tab", "ctrl+p")
 	f.until("the plan", func() bool { return m.Screen() == "Review" && !m.planning })
-	if len(mon.starts) != 1 {
-		t.Fatalf("the same tables restarted the feed: %q", mon.starts)
+	if len(mon.Starts()) != 1 {
+		t.Fatalf("the same tables restarted the feed: %q", mon.Starts())
 	}
 	// Another table: retargeted.
 	m.compose.editor.SetValue("ALTER TABLE rental ADD COLUMN note text;")
 	f.keys("tab", "ctrl+p")
 	f.until("the new feed", func() bool { return m.live.gen > first && m.live.ch != nil })
-	if got := strings.Join(mon.starts[len(mon.starts)-1], ","); got != `"public"."rental"` {
+	if got := strings.Join(mon.Starts()[len(mon.Starts())-1], ","); got != `"public"."rental"` {
 		t.Fatalf("retargeted to %q", got)
 	}
 	// A sample of the old feed arriving late is dropped.
@@ -344,7 +361,7 @@ func TestLiveFeedFollowsPlan(t *testing.T) {
 	if m.panes.history.Len() != 1 {
 		t.Fatal("a sample of the previous feed was kept")
 	}
-	mon.ch <- trapSample(3)
+	mon.send(trapSample(3))
 	f.until("the new feed's sample", func() bool { return m.panes.history.Len() == 2 })
 
 	// Terminate from the focused locks pane; the result is shown in place.
@@ -448,10 +465,10 @@ func TestLiveFeedStartsOnSQLTables(t *testing.T) {
 	if m.Plan() != nil {
 		t.Fatal("planned without ctrl+p")
 	}
-	if got := strings.Join(mon.starts[0], ","); got != `"public"."rental","public"."payment"` && got != `"public"."payment","public"."rental"` {
+	if got := strings.Join(mon.Starts()[0], ","); got != `"public"."rental","public"."payment"` && got != `"public"."payment","public"."rental"` {
 		t.Fatalf("the feed started on %q, want rental and payment", got)
 	}
-	mon.ch <- trapSample(1)
+	mon.send(trapSample(1))
 	f.until("the sample", func() bool { return m.panes.history.Len() == 1 })
 	if v := m.View(); !strings.Contains(v, "100 shop-api BLOCKER") || strings.Contains(v, "waiting for the first sample") {
 		t.Fatalf("the sample is not in the panes before a plan:\n%s", v)
@@ -467,27 +484,27 @@ func TestLiveFeedStartsOnSQLTables(t *testing.T) {
 	gen := m.live.gen
 	edit(renameSQL)
 	f.until("the retarget", func() bool { return m.live.gen > gen && m.live.ch != nil })
-	if got := strings.Join(mon.starts[len(mon.starts)-1], ","); got != `"public"."customer"` {
+	if got := strings.Join(mon.Starts()[len(mon.Starts())-1], ","); got != `"public"."customer"` {
 		t.Fatalf("retargeted to %q", got)
 	}
-	n := len(mon.starts)
+	n := len(mon.Starts())
 	edit("ALTER TABLE no_such_table ADD COLUMN x int;")
-	if len(mon.starts) != n || m.live.ch == nil {
-		t.Fatalf("SQL naming no known table moved the feed: %q", mon.starts)
+	if len(mon.Starts()) != n || m.live.ch == nil {
+		t.Fatalf("SQL naming no known table moved the feed: %q", mon.Starts())
 	}
 
 	// The plan's tables take over; later edits do not move the feed.
 	edit("ALTER TABLE rental ADD COLUMN note text;")
-	f.until("the SQL's table", func() bool { return len(mon.starts) == n+1 && m.live.ch != nil })
+	f.until("the SQL's table", func() bool { return len(mon.Starts()) == n+1 && m.live.ch != nil })
 	edit(renameSQL)
 	f.keys("ctrl+p")
-	f.until("the plan's feed", func() bool { return m.Plan() != nil && m.live.ch != nil && len(mon.starts) >= n+2 })
-	if got := strings.Join(mon.starts[len(mon.starts)-1], ","); got != `"public"."customer"` {
+	f.until("the plan's feed", func() bool { return m.Plan() != nil && m.live.ch != nil && len(mon.Starts()) >= n+2 })
+	if got := strings.Join(mon.Starts()[len(mon.Starts())-1], ","); got != `"public"."customer"` {
 		t.Fatalf("the plan's feed watches %q", got)
 	}
-	n = len(mon.starts)
+	n = len(mon.Starts())
 	edit("ALTER TABLE rental ADD COLUMN note text;")
-	if len(mon.starts) != n {
-		t.Fatalf("an edit after the plan moved the feed: %q", mon.starts)
+	if len(mon.Starts()) != n {
+		t.Fatalf("an edit after the plan moved the feed: %q", mon.Starts())
 	}
 }
