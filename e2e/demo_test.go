@@ -6,6 +6,7 @@ import (
 	"context"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,7 +19,7 @@ import (
 // and removes the directory.
 func TestDemoHeadless(t *testing.T) {
 	cmd := exec.Command(binary, "demo", "--print-url", "--rows", "20000")
-	var stderr bytes.Buffer
+	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -94,4 +95,23 @@ func TestDemoHeadless(t *testing.T) {
 		t.Errorf("stderr does not say the directory was removed:\n%s", stderr.String())
 	}
 	waitGone(t, dir, 10*time.Second)
+}
+
+// syncBuffer collects a running command's output: the command's copying
+// goroutine writes it while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
