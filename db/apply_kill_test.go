@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -328,11 +327,15 @@ func TestFailedIndexBuildIsDroppedAndRebuilt(t *testing.T) {
 	p := planFor(t, conn, "CREATE INDEX idx_customer_email ON customer (email)")
 	holder := dbtest.Connect(t, url)
 	exec(t, holder, "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM film")
-	var once sync.Once
+	committed := make(chan struct{})
 	go func() {
+		defer close(committed)
 		time.Sleep(1200 * time.Millisecond)
-		once.Do(func() { exec(t, holder, "COMMIT") })
+		exec(t, holder, "COMMIT")
 	}()
+	// holder is closed by a cleanup registered before this one: wait for
+	// the goroutine using it first.
+	t.Cleanup(func() { <-committed })
 	ev := newEvents(t)
 	opts := confirmAll(p, newEvents(t))
 	opts.OnEvent = ev.on

@@ -55,15 +55,16 @@ func TestUsageCheckWaitsUntilTheColumnIsUnused(t *testing.T) {
 		t.Fatalf("first apply: %v %v, want waiting for the release", out, err)
 	}
 	stop := straggler(t, url, "SELECT picture FROM staff WHERE staff_id = 1")
-	var stoppedAt time.Time
+	stopped := make(chan time.Time, 1)
 	go func() {
 		time.Sleep(1500 * time.Millisecond)
 		stop()
-		stoppedAt = time.Now()
+		stopped <- time.Now()
 	}()
 	if out, err := applyOnce(t, url, p, opts); err != nil || out.Status != "done" {
 		t.Fatalf("second apply: %v %v, want done", out, err)
 	}
+	stoppedAt := <-stopped
 	usage := ev.kind(db.EventUsageCheck)
 	var used *db.UsageReport
 	for _, u := range usage {

@@ -364,10 +364,13 @@ func TestLockHeldRetriesWithoutStallingTheWorkload(t *testing.T) {
 		return c.QueryRow(context.Background(), `SELECT first_name FROM customer WHERE customer_id = $1`, id).Scan(&n)
 	})
 	const held = 1500 * time.Millisecond
+	committed := make(chan struct{})
 	go func() {
+		defer close(committed)
 		time.Sleep(held)
 		exec(t, blocker, "COMMIT")
 	}()
+	t.Cleanup(func() { <-committed }) // before blocker's own cleanup closes it
 	ev := newEvents(t)
 	opts := db.ApplyOptions{Through: plans.Expand, OnEvent: ev.on}
 	start := time.Now()
