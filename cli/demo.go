@@ -139,9 +139,8 @@ func runDemo(cmd *cobra.Command, f *demoFlags, sample Sample) error {
 	}
 	cmd.SetContext(ctx)
 	err = runLiveTUI(cmd, d.URL, liveTUI{
-		SQL:        f.sql,
-		Tune:       func(b *tui.LiveBackend) { b.Options.Observe = f.observe },
-		NoPlanFile: true, // nothing left behind: the database goes away anyway
+		SQL:  f.sql,
+		Tune: func(b *tui.LiveBackend) { b.Options.Observe = f.observe },
 	})
 	if err != nil {
 		return err

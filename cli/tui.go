@@ -44,9 +44,11 @@ the plan step by step, export the runbook. It plans offline against
 --schema FILE (pg_dump --schema-only output), or the bundled pagila sample
 schema when none is given. With --db URL it plans against the live
 database and runs the plan there, one deploy per key press, with the lock
-and latency panes (--db "" takes DATABASE_URL or the PG* variables);
---plan FILE opens a plan file, e.g. to resume a run whose first steps
-changed the schema. It needs a terminal.`
+and latency panes (--db "" takes DATABASE_URL or the PG* variables). The
+database keeps the plan of each run with it: the compose screen lists the
+runs in progress and resumes one with ctrl+o, at the deploy it goes on
+with. --plan FILE opens a plan file (cutover plan -o FILE) to run it.
+It needs a terminal.`
 	root.Args = cobra.NoArgs
 	root.RunE = func(cmd *cobra.Command, args []string) error {
 		return runTUI(cmd, &f, sample)
@@ -55,7 +57,7 @@ changed the schema. It needs a terminal.`
 	fl.StringVar(&f.schemaFile, "schema", "", "plan against the schema dump in `FILE` (default: the bundled pagila sample)")
 	fl.StringVar(&f.sql, "sql", "", "start with `SQL` in the editor")
 	fl.StringVar(&f.dbURL, "db", "", "plan against and run on the live database at `URL` (\"\" for DATABASE_URL or the PG* variables)")
-	fl.StringVar(&f.planFile, "plan", "", "with --db: open the plan `FILE` (cutover plan --format json, or the one the run screen saved) to run or resume it")
+	fl.StringVar(&f.planFile, "plan", "", "with --db: open the plan `FILE` (cutover plan --format json -o FILE) to run or resume it")
 	fl.DurationVar(&f.apply.observe, "observe", db.DefaultObserve, "usage check: how long a removed name must have been unused before it is removed (0 checks once)")
 	fl.BoolVar(&f.apply.noUsageCheck, "no-usage-check", false, "run removals without the usage check (when pg_stat_statements is not available)")
 	addLockFlags(root, &f.apply)
@@ -137,8 +139,7 @@ func runTUILive(cmd *cobra.Command, f *tuiFlags) error {
 		b.Options.MaxAttempts = opts.MaxAttempts
 		b.Options.MaxRetryTime = opts.MaxRetryTime
 	}
-	// A plan opened from a file is not saved again.
-	return runLiveTUI(cmd, f.dbURL, liveTUI{SQL: f.sql, Plan: p, Tune: tune, NoPlanFile: p != nil})
+	return runLiveTUI(cmd, f.dbURL, liveTUI{SQL: f.sql, Plan: p, Tune: tune})
 }
 
 // liveTUI says how to open the terminal UI on a live database.
@@ -150,10 +151,6 @@ type liveTUI struct {
 	// Tune, when not nil, adjusts the engine's settings (b.Options)
 	// before the screen opens.
 	Tune func(*tui.LiveBackend)
-	// NoPlanFile: the run screen saves no plan file (by default it saves
-	// the plan of a run it starts in the current directory, so that the
-	// run can be resumed with --plan FILE).
-	NoPlanFile bool
 }
 
 // runLiveTUI opens the terminal UI on the live database at dbURL (cutover
@@ -184,10 +181,6 @@ func runLiveTUI(cmd *cobra.Command, dbURL string, o liveTUI) error {
 	}
 	mon := tui.NewLiveMonitor(b.URL(), monitor.Options{})
 	defer mon.Close()
-	dir := "."
-	if o.NoPlanFile {
-		dir = ""
-	}
 	r := lipgloss.NewRenderer(out)
 	r.HasDarkBackground()
 	m := tui.New(tui.Options{
@@ -197,7 +190,6 @@ func runLiveTUI(cmd *cobra.Command, dbURL string, o liveTUI) error {
 		Context:  ctx,
 		Monitor:  mon,
 		Plan:     o.Plan,
-		PlanDir:  dir,
 	})
 	// The context handles the signals (bubbletea's own handler would
 	// race it: see h7c's note on v1.3.10); ctrl+c is a key in raw mode.

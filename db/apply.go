@@ -438,8 +438,14 @@ func (e *Engine) startRun(ctx context.Context) error {
 			verb, short(e.planID), e.where, done, len(e.steps), run.StartedBy, run.ClientHost, run.StartedAt.Format(time.RFC3339), run.Status)})
 	}
 	// Applying again cancels a rollback that was waiting for its release.
+	// The plan is stored with the run: a run in progress resumes from the
+	// database alone (RunsInProgress).
+	encoded, err := plans.Encode(e.plan)
+	if err != nil {
+		return err
+	}
 	_, err = e.conn.Exec(ctx, `UPDATE cutover.runs SET status = 'running', error = NULL, finished_at = NULL, updated_at = clock_timestamp(),
-		rollback_announced_at = NULL WHERE plan_id = $1`, e.planID)
+		rollback_announced_at = NULL, plan = $2::text::jsonb WHERE plan_id = $1`, e.planID, string(encoded))
 	return err
 }
 

@@ -23,7 +23,8 @@ import (
 
 // StateSchemaVersion is the version of the cutover schema this build writes.
 // A newer version in the database is refused; an older one is upgraded in
-// place (every change is additive: version 2 adds backfill_ranges).
+// place (every change is additive: version 2 adds backfill_ranges, the
+// statements' batch ranges and the runs' stored plans).
 const StateSchemaVersion = 2
 
 // stateDDL creates the state schema; every statement is idempotent so that
@@ -53,6 +54,11 @@ var stateDDL = []string{
 		rollback_confirmed_at timestamptz,
 		rollback_confirmed_by name
 	)`,
+	// Version 2: the plan the run applies (plans.Encode), written each
+	// time the engine starts or resumes the run, so that a run in
+	// progress can be resumed from the database alone (its SQL no longer
+	// plans the same way once its first steps changed the schema).
+	`ALTER TABLE cutover.runs ADD COLUMN IF NOT EXISTS plan jsonb`,
 	`CREATE TABLE IF NOT EXISTS cutover.steps (
 		plan_id     text NOT NULL REFERENCES cutover.runs ON DELETE CASCADE,
 		step_id     text NOT NULL,
@@ -163,12 +169,17 @@ const stateLockKey int64 = 0x6375746f76657200 // "cutover\0"
 // saying what privilege is missing when the role cannot create it.
 func ensureState(ctx context.Context, conn *pgx.Conn) error {
 	var version string
-	err := conn.QueryRow(ctx, `SELECT value FROM cutover.meta WHERE key = 'schema_version'`).Scan(&version)
+	var complete bool
+	// complete: the state has the last column version 2 added (a version
+	// 2 state made by an earlier build of this version may lack it).
+	err := conn.QueryRow(ctx, `SELECT value, EXISTS (SELECT FROM pg_catalog.pg_attribute
+			WHERE attrelid = to_regclass('cutover.runs') AND attname = 'plan' AND NOT attisdropped)
+		FROM cutover.meta WHERE key = 'schema_version'`).Scan(&version, &complete)
 	if err == nil {
 		if err := checkStateVersion(version); err != nil {
 			return err
 		}
-		if version == strconv.Itoa(StateSchemaVersion) {
+		if version == strconv.Itoa(StateSchemaVersion) && complete {
 			return nil
 		}
 		// An older schema: the DDL below adds what is missing.

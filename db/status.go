@@ -65,7 +65,16 @@ func readRun(ctx context.Context, conn *pgx.Conn, p *plans.Plan) (*RunReport, er
 	if r.Notes, err = loadNotes(ctx, conn, r.PlanID); err != nil {
 		return nil, err
 	}
-	u := uint64(advisoryKey("plan", r.PlanID))
+	if r.Holder, err = planHolder(ctx, conn, r.PlanID); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// planHolder describes the session holding the plan's advisory lock (the
+// one applying it now), "" when none.
+func planHolder(ctx context.Context, conn *pgx.Conn, planID string) (string, error) {
+	u := uint64(advisoryKey("plan", planID))
 	var holder []byte
 	if err := conn.QueryRow(ctx, `SELECT json_agg(json_build_object('pid', a.pid, 'user', a.usename, 'app', a.application_name,
 			'client', coalesce(host(a.client_addr), 'local'), 'state', a.state))
@@ -73,10 +82,9 @@ func readRun(ctx context.Context, conn *pgx.Conn, p *plans.Plan) (*RunReport, er
 		WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
 			AND l.database = `+currentDB+` AND l.classid = $1::bigint::oid AND l.objid = $2::bigint::oid`,
 		int64(u>>32), int64(u&0xffffffff)).Scan(&holder); err != nil {
-		return nil, err
+		return "", err
 	}
-	r.Holder = describeSessions(holder)
-	return r, nil
+	return describeSessions(holder), nil
 }
 
 // Text renders the report for `cutover status`.

@@ -40,6 +40,10 @@ type composeModel struct {
 	// schema feeds the schema panel on wide terminals; nil until loaded.
 	schema    *schema.Schema
 	schemaErr error
+
+	// runs are the lines about the database's runs in progress, shown
+	// under the editor (Model.runLines).
+	runs []string
 }
 
 // schemaMsg carries the backend's schema.
@@ -108,8 +112,15 @@ func (c *composeModel) SetSize(w, h int) {
 }
 
 // statusHeight is the lines under the editor: the check's result (a
-// syntax error takes three: message, the line, a caret).
-func (c *composeModel) statusHeight() int { return 4 }
+// syntax error takes three: message, the line, a caret), after the
+// lines about the runs in progress.
+func (c *composeModel) statusHeight() int { return 4 + len(c.runs) }
+
+// SetRuns sets the lines about the runs in progress (none: nil).
+func (c *composeModel) SetRuns(lines []string) {
+	c.runs = lines
+	c.SetSize(c.width, c.height)
+}
 
 // Init starts a check of the initial text.
 func (c *composeModel) Init() tea.Cmd {
@@ -195,6 +206,9 @@ func (c *composeModel) View(planErr error) string {
 	if sw > 0 {
 		box = joinH(box, c.st.frame(c.schemaTitle(), c.schemaView(sw-2), sw, bh, false))
 	}
+	for _, l := range c.runs {
+		box += "\n" + padRight(clip(l, c.width, 1), c.width)
+	}
 	return box + "\n" + c.statusView(planErr)
 }
 
@@ -228,7 +242,7 @@ func (c *composeModel) statusView(planErr error) string {
 		lines = append(lines, c.st.muted.Render("checking…"))
 	}
 	out := wrap(strings.Join(lines, "\n"), max(w, 10))
-	lines = strings.Split(padLines(clip(out, w, c.statusHeight()), c.statusHeight()), "\n")
+	lines = strings.Split(padLines(clip(out, w, 4), 4), "\n")
 	for i := range lines {
 		lines[i] = padRight(lines[i], w)
 	}

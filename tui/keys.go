@@ -18,6 +18,9 @@ type keyMap struct {
 	Leave  key.Binding
 	Review key.Binding
 	Form   key.Binding
+	// Resume opens the run in progress listed on the compose screen at
+	// the deploy it goes on with.
+	Resume key.Binding
 
 	// Guided form.
 	Choose key.Binding
@@ -73,6 +76,7 @@ func defaultKeys() keyMap {
 		Leave:  key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "stop editing")),
 		Review: key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "review plan")),
 		Form:   key.NewBinding(key.WithKeys("ctrl+g"), key.WithHelp("ctrl+g", "guided form")),
+		Resume: key.NewBinding(key.WithKeys("ctrl+o"), key.WithHelp("ctrl+o", "resume run")),
 
 		Choose: key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "choose")),
 		Back:   key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
@@ -123,6 +127,8 @@ func (k keyMap) ShortHelp() []key.Binding {
 		k.Write, k.Cancel, k.Choose, k.Back,
 		k.Plan, k.Form, k.Export, k.Leave, k.Edit, k.Review,
 		k.Help, k.Quit,
+		// The compose screen's run-in-progress line names it too.
+		k.Resume,
 		k.Down, k.Up, k.NextStep, k.Compose, k.Screen,
 		k.Panes, k.Locks,
 	)
@@ -131,7 +137,7 @@ func (k keyMap) ShortHelp() []key.Binding {
 // FullHelp is the help overlay: one column per group.
 func (k keyMap) FullHelp() [][]key.Binding {
 	cols := [][]key.Binding{
-		enabled(k.Plan, k.Form, k.Edit, k.Leave, k.Review, k.Choose, k.Back),
+		enabled(k.Plan, k.Resume, k.Form, k.Edit, k.Leave, k.Review, k.Choose, k.Back),
 		enabled(k.Up, k.Down, k.Top, k.Bottom, k.NextStep, k.PrevStep, k.DetailDn, k.DetailUp),
 		enabled(k.Export, k.Compose, k.Write, k.Cancel, k.PrevDn, k.PrevUp),
 		enabled(k.Run, k.RunNext, k.RunPause, k.RunAbort, k.RunBack, k.Yes, k.No, k.Submit),
@@ -151,7 +157,7 @@ func (k keyMap) FullHelp() [][]key.Binding {
 func (k *keyMap) all() []*key.Binding {
 	return []*key.Binding{
 		&k.Quit, &k.Help, &k.Screen,
-		&k.Plan, &k.Edit, &k.Leave, &k.Review, &k.Form,
+		&k.Plan, &k.Edit, &k.Leave, &k.Review, &k.Form, &k.Resume,
 		&k.Choose, &k.Back,
 		&k.Up, &k.Down, &k.Top, &k.Bottom, &k.NextStep, &k.PrevStep, &k.DetailDn, &k.DetailUp, &k.Export, &k.Compose,
 		&k.Panes, &k.Locks, &k.LockUp, &k.LockDown, &k.CancelPID, &k.KillPID, &k.LeaveLock,

@@ -26,6 +26,13 @@ type Runner interface {
 	Apply(ctx context.Context, p *plans.Plan, req RunRequest) (*db.Outcome, error)
 }
 
+// RunLister is what a backend that runs plans offers the compose screen:
+// the runs in progress on its database, each with the plan stored with it
+// (LiveBackend). Call it off the UI loop.
+type RunLister interface {
+	RunsInProgress(ctx context.Context) ([]db.RunInProgress, error)
+}
+
 // RunRequest is what one key press on the run screen asks the engine.
 type RunRequest struct {
 	// ThroughDeploy stops after this 1-based deploy.
@@ -136,14 +143,31 @@ func (b *LiveBackend) Plan(ctx context.Context, sql string) (*plans.Plan, error)
 
 // inProgress explains a planning error of SQL whose run is in progress
 // on the database: its first steps changed the schema, so the same SQL
-// now plans differently; the run resumes from its plan file.
+// now plans differently; the run resumes from the plan stored with it.
 func (b *LiveBackend) inProgress(ctx context.Context, sql string, err error) error {
-	rep, rerr := db.ReadRun(ctx, b.url, &plans.Plan{Input: sql})
-	if rerr != nil || rep.Run == nil || rep.Run.Status == "done" || rep.Run.Status == "rolled back" {
+	id := db.PlanID(&plans.Plan{Input: sql})
+	runs, rerr := b.RunsInProgress(ctx)
+	if rerr != nil {
 		return err
 	}
-	return fmt.Errorf("%w (this change has a run in progress here, status %s since %s: the schema changed under it, so open the plan it was made from to resume: cutover --db URL --plan FILE)",
-		err, rep.Run.Status, rep.Run.StartedAt.Format("2006-01-02 15:04"))
+	for _, r := range runs {
+		if r.PlanID != id {
+			continue
+		}
+		how := "resume it from the plan stored with the run: ctrl+o on the compose screen"
+		if r.Plan == nil {
+			how = "no plan is stored with the run (started by an earlier cutover): open the plan file it was made from: cutover --db URL --plan FILE"
+		}
+		return fmt.Errorf("%w (this change has a run in progress here, status %s since %s: the schema changed under it, so %s)",
+			err, r.Status, r.StartedAt.Format("2006-01-02 15:04"), how)
+	}
+	return err
+}
+
+// RunsInProgress implements RunLister: the runs on the database not done
+// nor rolled back, with their stored plans.
+func (b *LiveBackend) RunsInProgress(ctx context.Context) ([]db.RunInProgress, error) {
+	return db.RunsInProgress(ctx, b.url)
 }
 
 // ReadRun implements Runner.

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cutover/cutover/db"
 	"github.com/cutover/cutover/db/dbtest"
@@ -102,5 +104,81 @@ func TestRunOpensAtWaitingRelease(t *testing.T) {
 		if !strings.Contains(v, want) {
 			t.Errorf("view lacks %q:\n%s", want, v)
 		}
+	}
+}
+
+// A run stopped after its expand phase (headless) is offered on the
+// compose screen of a TUI opened with the URL only (its SQL no longer
+// plans against the changed schema); the resume key opens the plan
+// stored with the run on the run screen at the migrate deploy, which
+// runs on from there. Nothing is written into the working directory.
+func TestResumeRunInProgressFromDatabase(t *testing.T) {
+	url := dbtest.Pagila(t)
+	ctx := context.Background()
+	p, err := liveBackend(t, url).Plan(ctx, renameSQL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := db.Open(ctx, url, p, db.ApplyOptions{Through: plans.Expand})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	cwd := t.TempDir()
+	t.Chdir(cwd)
+
+	b := liveBackend(t, url)
+	if _, err := b.Plan(ctx, renameSQL); err == nil || !strings.Contains(err.Error(), "ctrl+o on the compose screen") {
+		t.Fatalf("planning the SQL again: %v", err)
+	}
+	m := New(Options{Backend: b, Renderer: asciiRenderer(), Debounce: time.Millisecond})
+	l := newLoop(t, m, 80, 24)
+	l.until("the runs in progress", func() bool { return len(m.inProgress) > 0 })
+	want := "run in progress · plan " + db.PlanID(p)[:12] + " · next: deploy 2/4 · ctrl+o resumes it · AL…"
+	if v := m.View(); !strings.Contains(v, want) {
+		t.Fatalf("compose screen lacks %q (or the key in the help bar):\n%s", want, v)
+	}
+	m.showHelp = true
+	if v := m.View(); !strings.Contains(v, "ctrl+o resume run") {
+		t.Fatalf("the help overlay lacks the resume key:\n%s", v)
+	}
+	m.showHelp = false
+	l.keys("ctrl+o")
+	if m.Screen() != "Run" || m.Plan() == nil || m.Plan().Hash() != p.Hash() {
+		t.Fatalf("ctrl+o: screen %s, plan %v", m.Screen(), m.Plan() != nil)
+	}
+	l.until("the run's state", l.idle)
+	if d := m.run.nextDeploy(); d == nil || d.number != 2 {
+		t.Fatalf("resumed at %+v, want deploy 2", d)
+	}
+	if v := m.View(); !strings.Contains(v, "resuming: 2 of 4 steps done") {
+		t.Fatalf("run screen:\n%s", v)
+	}
+	if m.compose.Value() != renameSQL {
+		t.Fatalf("editor %q", m.compose.Value())
+	}
+	l.keys("enter", "y")
+	if !m.run.running {
+		t.Fatalf("deploy 2 did not start:\n%s", m.View())
+	}
+	l.until("the backfill", l.idle)
+	if s := m.run.steps["B1-backfill-customer"]; s.status != stDone || m.run.err != "" {
+		t.Fatalf("B1 %+v, err %s", s, m.run.err)
+	}
+	// After the run the list is read again: the run goes on at deploy 3.
+	l.until("the list read again", func() bool { return len(m.inProgress) == 1 && m.inProgress[0].NextDeploy == 3 })
+	if ents, err := os.ReadDir(cwd); err != nil || len(ents) != 0 {
+		t.Fatalf("files in the working directory: %v, %v", ents, err)
+	}
+}
+
+// Offline, nothing is listed and the resume key is not offered.
+func TestNoRunsInProgressOffline(t *testing.T) {
+	m := New(Options{Backend: pagilaBackend(), Renderer: asciiRenderer()})
+	if cmd := m.listRuns(); cmd != nil || m.keys.Resume.Enabled() {
+		t.Fatal("offline model lists runs or offers ctrl+o")
 	}
 }

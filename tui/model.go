@@ -20,6 +20,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 
+	"github.com/cutover/cutover/db"
 	"github.com/cutover/cutover/plans"
 )
 
@@ -46,10 +47,6 @@ type Options struct {
 	// the way to resume a run whose schema changes make its SQL plan
 	// differently now); its input goes in the editor.
 	Plan *plans.Plan
-	// PlanDir is where the run screen saves the plan (JSON) of a run it
-	// starts, so that the run can be resumed with --plan FILE; "" saves
-	// nothing.
-	PlanDir string
 }
 
 type screen int
@@ -84,9 +81,12 @@ type Model struct {
 	form    formModel
 	panes   panesModel
 	run     runModel
-	// initialPlan and planDir are Options.Plan and Options.PlanDir.
+	// initialPlan is Options.Plan.
 	initialPlan *plans.Plan
-	planDir     string
+	// inProgress are the database's runs in progress (RunLister), listed
+	// at start and after each run; the compose screen offers to resume
+	// them.
+	inProgress []db.RunInProgress
 	// live is the panes' feed (panes.go).
 	live liveState
 
@@ -148,7 +148,6 @@ func New(o Options) *Model {
 		live:        liveState{mon: o.Monitor},
 		run:         newRun(st),
 		initialPlan: o.Plan,
-		planDir:     o.PlanDir,
 		exportPath:  DefaultExportPath,
 		width:       80,
 		height:      24,
@@ -168,7 +167,7 @@ func (m *Model) Init() tea.Cmd {
 		s, err := b.Schema(ctx)
 		return schemaMsg{schema: s, err: err}
 	}
-	cmds := []tea.Cmd{m.compose.Init(), load}
+	cmds := []tea.Cmd{m.compose.Init(), load, m.listRuns()}
 	if p := m.initialPlan; p != nil {
 		cmds = append(cmds, func() tea.Msg { return plannedMsg{seq: 0, plan: p} })
 	}
@@ -191,6 +190,16 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, cmd
 	}
 	switch msg := msg.(type) {
+	case runsListedMsg:
+		if msg.err != nil {
+			// Not worth a screen: the compose screen just offers nothing.
+			return m, nil
+		}
+		m.inProgress = msg.runs
+		m.compose.SetRuns(m.runLines())
+		m.layout()
+		m.syncKeys()
+		return m, nil
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
 		m.layout()
@@ -313,6 +322,8 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	switch {
 	case key.Matches(msg, k.Plan) && m.screen == screenCompose:
 		return m.startPlan()
+	case key.Matches(msg, k.Resume) && m.screen == screenCompose:
+		return m.resumeRun()
 	case key.Matches(msg, k.Form) && m.screen == screenCompose && m.compose.schema != nil:
 		m.form.Open(m.compose.schema)
 		m.forming = true
@@ -485,6 +496,7 @@ func (m *Model) syncKeys() {
 	k.Screen.SetEnabled(!modal)
 	k.Plan.SetEnabled(compose)
 	k.Form.SetEnabled(compose && m.compose.schema != nil)
+	k.Resume.SetEnabled(compose && m.resumable() != nil && !m.run.running)
 	k.Choose.SetEnabled(m.forming)
 	k.Back.SetEnabled(m.forming)
 	k.Leave.SetEnabled(editing)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -124,9 +123,9 @@ type runModel struct {
 	status string
 	err    string
 
-	// saved is set once the plan was saved for resuming; read once the
-	// state was read (the first read resumes, later ones follow runs).
-	saved, read bool
+	// read is set once the state was read (the first read resumes,
+	// later ones follow runs).
+	read bool
 
 	dialog   dialogKind
 	input    textinput.Model
@@ -154,7 +153,7 @@ func (r *runModel) SetPlan(p *plans.Plan) {
 	r.backfill, r.backfillStep = nil, ""
 	r.log, r.note, r.status, r.err = nil, "", "", ""
 	r.dialog = dlgNone
-	r.saved, r.read = false, false
+	r.read = false
 	n := 0
 	for pi := range p.Phases {
 		ph := &p.Phases[pi]
@@ -498,7 +497,7 @@ func (m *Model) runUpdate(msg tea.Msg) (tea.Cmd, bool) {
 			s, err := b.Schema(ctx)
 			return schemaMsg{schema: s, err: err}
 		}
-		return tea.Batch(m.readRun(), reload), true
+		return tea.Batch(m.readRun(), reload, m.listRuns()), true
 	}
 	return nil, false
 }
@@ -545,19 +544,11 @@ func (m *Model) startRun(d *runDeploy, req RunRequest) tea.Cmd {
 	req.ThroughDeploy = d.number
 	req.Pause = r.pause
 	req.OnEvent = func(ev db.ApplyEvent) { ch <- runEventMsg{seq: seq, ev: ev} }
-	save := ""
-	if m.planDir != "" && !r.saved {
-		save = filepath.Join(m.planDir, "cutover-"+db.PlanID(p)[:12]+".plan.json")
-		r.saved = true
-	}
 	done := make(chan struct{})
 	r.done = done
 	apply := func() tea.Msg {
 		defer close(done)
 		defer cancel()
-		if save != "" {
-			ch <- runEventMsg{seq: seq, ev: savePlan(p, save)}
-		}
 		out, err := rn.Apply(ctx, p, req)
 		ch <- runDoneMsg{seq: seq, out: out, err: err}
 		close(ch)
@@ -565,23 +556,6 @@ func (m *Model) startRun(d *runDeploy, req RunRequest) tea.Cmd {
 	}
 	m.syncKeys()
 	return tea.Batch(apply, listen(ch))
-}
-
-// savePlan writes p as JSON to path, so that the run can be resumed from
-// it (cutover --db URL --plan FILE, or cutover apply --plan FILE) after
-// the schema changes made its SQL plan differently; the event says so.
-func savePlan(p *plans.Plan, path string) db.ApplyEvent {
-	ev := db.ApplyEvent{Kind: db.EventNotice, Time: time.Now()}
-	b, err := plans.Encode(p)
-	if err == nil {
-		err = writeFileAtomic(path, b)
-	}
-	if err != nil {
-		ev.Message = "could not save the plan (resuming needs it as a file; export it): " + err.Error()
-		return ev
-	}
-	ev.Message = "plan saved to " + path + ": to resume later, cutover --db URL --plan " + path
-	return ev
 }
 
 // WaitRun waits up to d for the engine of a running deploy to stop (after
@@ -1164,7 +1138,7 @@ func (r *runModel) dialogText(where string) (string, string) {
 		return "Application release", b.String()
 	case dlgQuit:
 		b.WriteString("A deploy is running. Quit now?\n\n")
-		b.WriteString("The engine cancels the running statement (a backfill keeps its committed batches) and records where the run stopped; it stays resumable: open its plan again (cutover --db URL --plan FILE) or run cutover apply --plan FILE.\n\n")
+		b.WriteString("The engine cancels the running statement (a backfill keeps its committed batches) and records where the run stopped; it stays resumable: the database keeps the plan with the run, and the compose screen offers to resume it next time (or run cutover apply --plan FILE).\n\n")
 		b.WriteString("y quit · n keep running")
 		return "Quit?", b.String()
 	case dlgAbort:
@@ -1210,4 +1184,95 @@ func (r *runModel) overlay(body string, title, text, keep string) string {
 		lines[top+i] = ansi.Truncate(l, left, "") + bl + ansi.TruncateLeft(l, left+bw, "")
 	}
 	return strings.Join(lines, "\n")
+}
+
+// runsListedMsg is the backend's list of the runs in progress.
+type runsListedMsg struct {
+	runs []db.RunInProgress
+	err  error
+}
+
+// listRuns lists the runs in progress on the database, off the UI loop;
+// nil offline.
+func (m *Model) listRuns() tea.Cmd {
+	rl, ok := m.backend.(RunLister)
+	if !ok || m.runner() == nil {
+		return nil
+	}
+	ctx := m.ctx
+	return func() tea.Msg {
+		runs, err := rl.RunsInProgress(ctx)
+		return runsListedMsg{runs: runs, err: err}
+	}
+}
+
+// resumable is the run in progress the resume key opens: the first one
+// listed (the most recently updated) with a stored plan.
+func (m *Model) resumable() *db.RunInProgress {
+	for i := range m.inProgress {
+		if m.inProgress[i].Plan != nil {
+			return &m.inProgress[i]
+		}
+	}
+	return nil
+}
+
+// resumeRun opens the plan stored with the run in progress on the run
+// screen, which reads the run's state and so stands at the deploy the
+// run goes on with. Its SQL goes in the editor.
+func (m *Model) resumeRun() tea.Cmd {
+	ip := m.resumable()
+	if ip == nil || m.run.running {
+		return nil
+	}
+	p := ip.Plan
+	// A plan request still running is for other SQL: drop its answer.
+	m.planSeq++
+	m.planning, m.planErr = false, nil
+	m.plan = p
+	m.review.SetPlan(p)
+	m.compose.editor.SetValue(p.Input)
+	m.compose.seq++
+	m.compose.Blur()
+	return tea.Batch(m.compose.check(), m.watchPlan(p), m.openRun())
+}
+
+// runLines are the compose screen's lines about the runs in progress,
+// at most maxRunLines.
+func (m *Model) runLines() []string {
+	const maxRunLines = 3
+	var lines []string
+	keyed := m.resumable()
+	for i := range m.inProgress {
+		if len(lines) == maxRunLines-1 && len(m.inProgress) > maxRunLines {
+			lines = append(lines, m.st.muted.Render(fmt.Sprintf("… and %d more runs in progress: %s offers the next once this one is done", len(m.inProgress)-i, m.keys.Resume.Help().Key)))
+			break
+		}
+		r := &m.inProgress[i]
+		sql, _, _ := strings.Cut(strings.TrimSpace(r.Input), "\n")
+		at := fmt.Sprintf("deploy %d/%d", r.NextDeploy, r.Deploys)
+		var where string
+		switch {
+		case r.Plan == nil:
+			where = "no plan stored with it: cutover --db URL --plan FILE resumes it"
+		case r.Holder != "":
+			where = "at " + at + ", being applied now by " + r.Holder
+		case r.Status == "failed":
+			where = "failed at " + at
+		case r.Status == "waiting":
+			where = "waiting at " + at
+		case r.Status == "rolling back":
+			where = "rolling back"
+		case r.Status == "running":
+			where = "interrupted at " + at
+		default:
+			where = "next: " + at
+		}
+		if r == keyed {
+			where += " · " + m.keys.Resume.Help().Key + " resumes it"
+		}
+		// The SQL last: a narrow terminal clips it, not the key.
+		lines = append(lines, m.st.warn.Render("run in progress")+fmt.Sprintf(" · plan %.12s · %s · %s", r.PlanID, where, sql))
+	}
+	return lines
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -106,7 +105,7 @@ func liveBackend(t *testing.T, url string) *LiveBackend {
 }
 
 func liveModel(t *testing.T, b *LiveBackend, sql string) *Model {
-	return New(Options{Backend: b, Renderer: asciiRenderer(), SQL: sql, Debounce: time.Millisecond, PlanDir: t.TempDir()})
+	return New(Options{Backend: b, Renderer: asciiRenderer(), SQL: sql, Debounce: time.Millisecond})
 }
 
 // planAndOpenRun plans the editor's SQL and opens the run screen.
@@ -139,6 +138,15 @@ func columns(t *testing.T, url, table string) string {
 func TestRunRenameToCompletion(t *testing.T) {
 	url := dbtest.Pagila(t)
 	b := liveBackend(t, url)
+	// Nothing is written into the working directory: the database keeps
+	// the plan with the run.
+	cwd := t.TempDir()
+	t.Chdir(cwd)
+	defer func() {
+		if ents, err := os.ReadDir(cwd); err != nil || len(ents) != 0 {
+			t.Errorf("the run wrote into the working directory: %v, %v", ents, err)
+		}
+	}()
 	m := liveModel(t, b, renameSQL)
 	l := newLoop(t, m, 160, 48)
 	planAndOpenRun(l)
@@ -181,9 +189,10 @@ func TestRunRenameToCompletion(t *testing.T) {
 	if !strings.Contains(columns(t, url, "customer"), ",email_address,") {
 		t.Fatal("email_address not added")
 	}
-	// The plan was saved for resuming.
-	if !strings.Contains(m.View(), "plan saved to ") {
-		t.Errorf("no saved-plan notice:\n%s", m.View())
+	// The database keeps the plan with the run, for resuming.
+	runs, err := b.RunsInProgress(context.Background())
+	if err != nil || len(runs) != 1 || runs[0].Plan == nil || runs[0].Plan.Hash() != m.Plan().Hash() || runs[0].NextDeploy != 2 {
+		t.Fatalf("runs in progress after deploy 1: %+v, %v", runs, err)
 	}
 
 	runDeploy(2)
@@ -564,27 +573,6 @@ func fixDurations(v string) string {
 		}
 	}
 	return strings.Join(lines, "\n")
-}
-
-// Reading a saved plan back gives the same plan (the resume path).
-func TestSavePlan(t *testing.T) {
-	b := pagilaBackend()
-	p, err := b.Plan(context.Background(), renameSQL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "p.json")
-	if ev := savePlan(p, path); !strings.Contains(ev.Message, "plan saved to "+path) {
-		t.Fatal(ev.Message)
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := plans.Decode(raw)
-	if err != nil || q.Hash() != p.Hash() {
-		t.Fatalf("decoded %v, err %v", q != nil, err)
-	}
 }
 
 // Backfill progress lines of one step replace each other in the events
