@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -44,6 +45,16 @@ func (ev *events) kind(k db.EventKind) []db.ApplyEvent {
 		}
 	}
 	return out
+}
+
+// said reports whether an event of kind k has a message containing sub.
+func (ev *events) said(k db.EventKind, sub string) bool {
+	for _, e := range ev.kind(k) {
+		if strings.Contains(e.Message, sub) {
+			return true
+		}
+	}
+	return false
 }
 
 // confirmAll returns options that go through the whole plan unattended:

@@ -281,11 +281,7 @@ func TestKillDuringConcurrentIndexBuild(t *testing.T) {
 	opts.OnEvent = ev.on
 	applyToEnd(t, url, p, opts)
 
-	var repaired bool
-	for _, e := range ev.kind(db.EventRepair) {
-		repaired = repaired || strings.Contains(e.Message, "INVALID")
-	}
-	if !repaired {
+	if !ev.said(db.EventRepair, "INVALID") {
 		t.Error("the resumed run did not report the INVALID index it dropped")
 	}
 	var actions []string

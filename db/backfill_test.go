@@ -97,11 +97,7 @@ func TestBackfillKilledThenResumedUpdatesEachRowOnce(t *testing.T) {
 	if wrong != 0 {
 		t.Errorf("%d rows with a wrong amount", wrong)
 	}
-	notice := false
-	for _, e := range ev.kind(db.EventNotice) {
-		notice = notice || strings.Contains(e.Message, "fires the UPDATE trigger(s) count_hits")
-	}
-	if !notice {
+	if !ev.said(db.EventNotice, "fires the UPDATE trigger(s) count_hits") {
 		t.Error("no notice said the batches fire count_hits")
 	}
 }
@@ -263,11 +259,7 @@ func TestAdaptiveBackfillUnderWorkload(t *testing.T) {
 	if len(sizes) < 2 || last == nil || last.RowsPerSec <= 0 || last.ETA < 0 || last.Estimated != rows {
 		t.Errorf("progress: sizes %v, last %+v: want adapting sizes, a rate, an ETA, the estimate", sizes, last)
 	}
-	parallel := false
-	for _, e := range ev.kind(db.EventNotice) {
-		parallel = parallel || strings.Contains(e.Message, fmt.Sprintf("%d workers over", db.DefaultBackfillWorkers))
-	}
-	if !parallel {
+	if !ev.said(db.EventNotice, fmt.Sprintf("%d workers over", db.DefaultBackfillWorkers)) {
 		t.Errorf("the backfill did not run with the default %d workers", db.DefaultBackfillWorkers)
 	}
 	t.Logf("%d workload writes during the run, %d batch sizes", writes.Load(), len(sizes))
@@ -387,11 +379,7 @@ func TestCtidWalkRechecksMovedRows(t *testing.T) {
 	if wrong != 0 {
 		t.Errorf("%d rows wrong after the walk", wrong)
 	}
-	again := false
-	for _, e := range ev.kind(db.EventNotice) {
-		again = again || strings.Contains(e.Message, "pass 2 over the table")
-	}
-	if !again {
+	if !ev.said(db.EventNotice, "pass 2 over the table") {
 		t.Error("rows moved behind the walk, but no second pass was announced")
 	}
 	// A table without a key is walked by one session, whatever
@@ -482,11 +470,7 @@ func TestParallelBackfillKilledThenResumed(t *testing.T) {
 	if nranges < 8 {
 		t.Fatalf("%d key ranges for 3 workers, want about 12", nranges)
 	}
-	workers := false
-	for _, e := range ev.kind(db.EventNotice) {
-		workers = workers || strings.Contains(e.Message, "3 workers over")
-	}
-	if !workers {
+	if !ev.said(db.EventNotice, "3 workers over") {
 		t.Error("no notice said 3 workers run the backfill")
 	}
 	opts.BackfillWorkers = 2 // a resumed run may use another count
@@ -507,11 +491,7 @@ func TestParallelBackfillKilledThenResumed(t *testing.T) {
 	if inRanges, total := committedRows(t, conn, db.PlanID(p), step.ID); inRanges != rows || total != rows {
 		t.Errorf("done: ranges say %d rows, the total %d, want %d", inRanges, total, rows)
 	}
-	resumed := false
-	for _, e := range ev2.kind(db.EventRepair) {
-		resumed = resumed || strings.Contains(e.Message, "resuming the backfill")
-	}
-	if !resumed {
+	if !ev2.said(db.EventRepair, "resuming the backfill") {
 		t.Error("the second run did not say it resumes the backfill")
 	}
 }
