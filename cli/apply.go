@@ -86,8 +86,10 @@ that cannot convert a row) names the key range: fix the rows and apply
 again.
 
 State lives in the target database, schema "cutover" (created on first
-use): runs, steps, every executed statement (cutover.statements), backfill
-checkpoints, application release confirmations, usage baselines, notes.
+use): runs, steps, every executed statement (cutover.statements; a keyed
+backfill's committed batches are counted in their key range's checkpoint
+instead, cutover.backfill_ranges), backfill checkpoints, application
+release confirmations, usage baselines, notes.
 
 Usage check: before a step that removes a column, table or view (the old
 name of a rename, the dropped column), cutover reads pg_stat_statements

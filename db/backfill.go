@@ -142,12 +142,13 @@ func (e *Engine) runBackfill(ctx context.Context, ref stepRef) error {
 		e.emit(ApplyEvent{Kind: EventRepair, StepID: s.ID, Phase: ref.phase, Deploy: ref.deploy,
 			Message: fmt.Sprintf("resuming the backfill after %s (%s changed), from its checkpoint", plural(int64(cp.Batches), "batch"), plural(cp.RowsDone, "row"))})
 	}
-	var local []string
+	var local, session []string // per transaction (ctid walk), per worker session (keyed)
 	if len(b.Triggers) > 0 {
 		msg := fmt.Sprintf("each batch fires the UPDATE trigger(s) %s of %s (the default; --skip-triggers skips them)", strings.Join(b.Triggers, ", "), s.Table)
 		if e.opts.SkipTriggers {
 			msg = fmt.Sprintf("batches skip the trigger(s) %s of %s (--skip-triggers: SET LOCAL session_replication_role = replica, which skips every ordinary trigger and foreign-key check in the batch)", strings.Join(b.Triggers, ", "), s.Table)
 			local = append(local, "SET LOCAL session_replication_role = replica")
+			session = append(session, "SET session_replication_role = replica")
 		}
 		e.emit(ApplyEvent{Kind: EventNotice, StepID: s.ID, Phase: ref.phase, Deploy: ref.deploy, Message: msg})
 	}
@@ -163,7 +164,7 @@ func (e *Engine) runBackfill(ctx context.Context, ref stepRef) error {
 			return err
 		}
 		if len(ranges) > 0 {
-			return e.runParallel(ctx, ref, sqls, cps[s.ID], ranges, local, estimate)
+			return e.runParallel(ctx, ref, sqls, cps[s.ID], ranges, session, estimate)
 		}
 	}
 	pacer := e.opts.Pacer

@@ -2,15 +2,14 @@ package db
 
 // The keyed backfill (--backfill-workers N): the key space is split into
 // ranges of key tuples, (lo, hi], and N workers, each on its own
-// connection (the first is the engine's), walk the ranges in key order.
-// Each batch is one statement in its own transaction (rangeBatch: it finds
-// the batch's upper key, the limit-th key after the range's cursor, and
-// changes the rows up to it, restricted by the plan's Where, so running it
-// twice changes nothing), followed in the same transaction by the range's
-// own checkpoint (its last key) and the step's totals. The ranges and
-// their checkpoints are state (cutover.backfill_ranges): a resumed run
-// walks the same ranges, each from exactly after its last committed batch,
-// whatever its worker count. One worker walks one range.
+// connection, walk the ranges in key order. Each batch is one statement,
+// its own transaction (rangeBatch: it finds the batch's upper key, the
+// limit-th key after the range's cursor, changes the rows up to it,
+// restricted by the plan's Where, so running it twice changes nothing, and
+// writes the range's checkpoint, its last key, in the same statement). The
+// ranges and their checkpoints are state (cutover.backfill_ranges): a
+// resumed run walks the same ranges, each from exactly after its last
+// committed batch, whatever its worker count. One worker walks one range.
 //
 // Why several: one backfill session competing with a busy application
 // gets a small share of the CPU (a 2-core server with 8 busy clients gives
@@ -21,12 +20,15 @@ package db
 // the number of workers allowed to run a batch at once halves (down to
 // one), and grows back by one per second of calm.
 //
-// Why one statement: a batch costs two round trips (BEGIN, timeouts and
-// the batch statement; then checkpoint, audit row and COMMIT) instead of
-// four with a separate bound query. On a CPU-saturated server every round
-// trip waits for the backend to be scheduled (the benchmark measured
-// 3-5 ms for the bound query's round trip, 15 ms for the UPDATE's): a
-// worker waiting is a worker not using its share.
+// Why one statement and no other bookkeeping: on a CPU-saturated server
+// every round trip waits for the backend, and then for cutover, to be
+// scheduled, and every extra row written per batch is work the
+// application's queries wait behind. A batch is one round trip; it writes
+// its range's checkpoint and nothing else: no audit row (an INSERT with a
+// foreign-key check, about 9% of the backfill's time in the benchmark),
+// no step totals (a row every worker would update in every batch, which
+// serialized the workers); the step's totals are the sums of its ranges'.
+// This took the benchmark's whole plan from 17.5 s to 13 s.
 
 import (
 	"context"
@@ -113,15 +115,25 @@ func rangeBound(b *plans.Backfill, cursor, hi bool) string {
 		strings.Join(text, ", "), r.keys, b.Table, r.where, r.keys, r.limit, strings.Join(desc, ", "))
 }
 
-// rangeBatch returns a batch of a range as one statement (one round trip,
-// one snapshot): "batch" finds the next limit keys after the cursor (and
-// at most the range's hi), "bound" the last of them and how many there
-// are, "changed" is the range UPDATE (or DELETE) up to that key,
-// restricted by the plan's Where; it returns the bound as text, the keys
-// found and the rows changed (no row: no key left). Parameters as in
-// rangeBound. head is "UPDATE t SET ... WHERE " or "DELETE FROM t WHERE ".
+// rangeBatch returns a batch of a range as one statement, checkpoint
+// included (one round trip, one snapshot, one transaction): "batch" finds
+// the next limit keys after the cursor (and at most the range's hi),
+// "bound" the last of them and how many there are, "changed" is the range
+// UPDATE (or DELETE) up to that key, restricted by the plan's Where;
+// "result" says whether the range is done (fewer keys than the limit, or
+// the range's hi reached) and the batch's upper key (the range's hi when
+// done; NULL when no key was found and the range has no hi), and
+// "checkpoint" writes it as the range's last key with the counts. It
+// returns the upper key (text[]), the keys found, the rows changed, done,
+// and how many checkpoint rows it wrote (1).
+//
+// Parameters: $1..$k the cursor (when cursor), then the range's hi (when
+// hi), then the limit; then the plan id, the step id, the range number,
+// the cursor as text[] (NULL without one) and the hi as text[] (NULL
+// without one). head is "UPDATE t SET ... WHERE " or "DELETE FROM t WHERE ".
 func rangeBatch(b *plans.Backfill, head string, cursor, hi bool) string {
 	r := keyRange(b, cursor, hi)
+	k := len(b.Key)
 	var inBatch, desc, inBound, text []string
 	for _, c := range b.Key {
 		inBatch = append(inBatch, "batch."+c)
@@ -133,14 +145,38 @@ func rangeBatch(b *plans.Backfill, head string, cursor, hi bool) string {
 	if r.after != "" {
 		after = r.after + " AND "
 	}
-	return fmt.Sprintf(`WITH batch AS (SELECT %[1]s FROM %[2]s WHERE %[3]s ORDER BY %[1]s LIMIT $%[4]d), `+
+	p := func(i int) string { return fmt.Sprintf("$%d", r.limit+i) }
+	// done: fewer keys than the limit, or the last key is the range's hi.
+	done := `o."keys" < ` + p(0)
+	upper := `o."upper"`
+	if hi {
+		var his []string
+		first := r.limit - k
+		for i := 0; i < k; i++ {
+			his = append(his, fmt.Sprintf("$%d", first+i))
+		}
+		hiTuple := his[0]
+		if k > 1 {
+			hiTuple = "(" + strings.Join(his, ", ") + ")"
+		}
+		done += fmt.Sprintf(` OR coalesce(%s = (SELECT %s FROM bound), false)`, hiTuple, strings.Join(inBound, ", "))
+		upper = fmt.Sprintf(`CASE WHEN d."done" THEN %s::text[] ELSE o."upper" END`, p(5))
+	}
+	return fmt.Sprintf(`WITH batch AS (SELECT %[1]s FROM %[2]s WHERE %[3]s ORDER BY %[1]s LIMIT %[4]s), `+
 		`bound AS (SELECT %[5]s, count(*) OVER () AS "cutover keys" FROM batch ORDER BY %[6]s LIMIT 1), `+
-		`changed AS (%[7]s%[8]s%[9]s <= (SELECT %[10]s FROM bound) AND (%[11]s) RETURNING 1) `+
-		`SELECT %[12]s, bound."cutover keys", (SELECT count(*) FROM changed) FROM bound`,
-		r.keys, b.Table, r.where, r.limit,
+		`changed AS (%[7]s%[8]s%[9]s <= (SELECT %[10]s FROM bound) AND (%[11]s) RETURNING 1), `+
+		`outcome AS (SELECT (SELECT count(*) FROM changed) AS "rows", coalesce((SELECT "cutover keys" FROM bound), 0) AS "keys", `+
+		`(SELECT ARRAY[%[12]s] FROM bound) AS "upper"), `+
+		`result AS (SELECT o."rows", o."keys", d."done", %[13]s AS "upper" FROM outcome o, LATERAL (SELECT %[14]s AS "done") d), `+
+		`checkpoint AS (UPDATE cutover.backfill_ranges r SET last_key = coalesce(result."upper", %[15]s::text[]), `+
+		`rows_done = r.rows_done + result."rows", batches = r.batches + 1, done = result."done", updated_at = clock_timestamp() `+
+		`FROM result WHERE r.plan_id = %[16]s AND r.step_id = %[17]s AND r.range_no = %[18]s RETURNING 1) `+
+		`SELECT result."upper", result."keys", result."rows", result."done", (SELECT count(*) FROM checkpoint) FROM result`,
+		r.keys, b.Table, r.where, p(0),
 		strings.Join(inBatch, ", "), strings.Join(desc, ", "),
 		head, after, r.tuple, strings.Join(inBound, ", "), b.Where,
-		strings.Join(text, ", "))
+		strings.Join(text, ", "), upper, done, p(4),
+		p(1), p(2), p(3))
 }
 
 // keyRangeSQL is what rangeBound and rangeBatch share: the key columns
@@ -187,16 +223,6 @@ func keyRange(b *plans.Backfill, cursor, hi bool) keyRangeSQL {
 	r.where, r.limit = strings.Join(where, " AND "), n
 	return r
 }
-
-// rangeCheckpointSQL and rangeTotalsSQL are a range batch's checkpoint,
-// written in its transaction: the range's last key and counts, and the
-// step's totals (the parent row).
-const (
-	rangeCheckpointSQL = `UPDATE cutover.backfill_ranges SET last_key = $4, rows_done = rows_done + $5, batches = batches + $6, done = $7,
-		updated_at = clock_timestamp() WHERE plan_id = $1 AND step_id = $2 AND range_no = $3`
-	rangeTotalsSQL = `UPDATE cutover.backfill_checkpoints SET rows_done = rows_done + $3, batches = batches + $4, updated_at = clock_timestamp()
-		WHERE plan_id = $1 AND step_id = $2`
-)
 
 // leadColumn returns the unquoted name of a quoted key column.
 func leadColumn(quoted string) (string, error) {
@@ -395,10 +421,10 @@ type backfillWorker struct {
 // parallelBackfill is one run of a parallel backfill: the shared pacer,
 // the concurrency limit, the pause, and the aggregated progress.
 type parallelBackfill struct {
-	e     *Engine
-	ref   stepRef
-	sqls  *backfillStatements
-	local []string
+	e       *Engine
+	ref     stepRef
+	sqls    *backfillStatements
+	session []string // statements setting up each worker's session
 
 	mu        sync.Mutex
 	pacer     Pacer
@@ -431,9 +457,9 @@ func b2i(b bool) int {
 
 // runParallel runs a backfill over its key ranges with up to
 // opts.BackfillWorkers workers.
-func (e *Engine) runParallel(ctx context.Context, ref stepRef, sqls *backfillStatements, cp *Checkpoint, ranges []*BackfillRange, local []string, estimate int64) error {
+func (e *Engine) runParallel(ctx context.Context, ref stepRef, sqls *backfillStatements, cp *Checkpoint, ranges []*BackfillRange, session []string, estimate int64) error {
 	s := ref.step
-	p := &parallelBackfill{e: e, ref: ref, sqls: sqls, local: local, pacer: e.opts.Pacer, changed: make(chan struct{}),
+	p := &parallelBackfill{e: e, ref: ref, sqls: sqls, session: session, pacer: e.opts.Pacer, changed: make(chan struct{}),
 		estimate: estimate, start: time.Now()}
 	if p.pacer == nil {
 		p.pacer = FixedPacer{Size: e.opts.BatchSize}
@@ -485,27 +511,28 @@ func (e *Engine) runWorkers(ctx context.Context, p *parallelBackfill, pending []
 		queue <- r
 	}
 	close(queue)
-	workers := []*backfillWorker{{no: 1, conn: e.conn}}
+	var workers []*backfillWorker
 	defer func() {
 		if e.killed() {
 			return
 		}
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		for _, w := range workers[1:] {
+		for _, w := range workers {
 			w.conn.Close(cctx)
 		}
 	}()
-	for i := 2; i <= n; i++ {
-		conn, err := e.workerConn(ctx, i)
+	for i := 1; i <= n; i++ {
+		conn, err := e.workerConn(ctx, i, p.session)
 		if err != nil {
 			return err
 		}
 		workers = append(workers, &backfillWorker{no: i, conn: conn})
 	}
-	p.conns = make([]*pgx.Conn, len(workers))
-	for i, w := range workers {
-		p.conns[i] = w.conn
+	// The kill switch closes the engine's session too.
+	p.conns = []*pgx.Conn{e.conn}
+	for _, w := range workers {
+		p.conns = append(p.conns, w.conn)
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -539,8 +566,17 @@ func (e *Engine) runWorkers(ctx context.Context, p *parallelBackfill, pending []
 	return first
 }
 
-// workerConn opens the session of worker i, set up like the engine's.
-func (e *Engine) workerConn(ctx context.Context, i int) (*pgx.Conn, error) {
+// workerConn opens the session of worker i, set up like the engine's,
+// with the settings of its batches and the step's session statements
+// (session_replication_role with --skip-triggers). A batch is one
+// statement, so its timeouts are the session's. synchronous_commit is
+// off: a batch's checkpoint commits with its rows, so a server crash can
+// only lose the last batches' commits, rows and checkpoints together, and
+// the resumed backfill runs them again; the engine marks the step done on
+// its own session, whose commit flushes the WAL of every batch before it,
+// so nothing after the backfill starts before all of it is durable. It
+// spares each batch a WAL flush (and the wait for a synchronous standby).
+func (e *Engine) workerConn(ctx context.Context, i int, session []string) (*pgx.Conn, error) {
 	cfg := e.conn.Config().Copy()
 	if app := cfg.RuntimeParams["application_name"]; strings.HasPrefix(app, "cutover") {
 		cfg.RuntimeParams["application_name"] = fmt.Sprintf("cutover backfill %d", i)
@@ -556,6 +592,17 @@ func (e *Engine) workerConn(ctx context.Context, i int) (*pgx.Conn, error) {
 		if _, err := conn.Exec(ctx, `SET client_connection_check_interval = '1s'`); err != nil {
 			conn.Close(context.WithoutCancel(ctx))
 			return nil, err
+		}
+	}
+	if _, err := conn.Exec(ctx, `SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false),
+		set_config('synchronous_commit', 'off', false)`, pgDuration(e.opts.LockTimeout), pgDuration(BatchStatementTimeout)); err != nil {
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("setting up backfill worker %d's session: %w", i, err)
+	}
+	for _, sql := range session {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			conn.Close(context.WithoutCancel(ctx))
+			return nil, fmt.Errorf("setting up backfill worker %d's session (%s): %w", i, sql, err)
 		}
 	}
 	return conn, nil
@@ -784,25 +831,25 @@ func orStart(rg *BackfillRange) []string {
 	return []string{"(start)"}
 }
 
-// batchAuditSQL is the audit row of a keyed batch: the statement with
-// its key range.
+// batchAuditSQL is the audit row of a keyed batch that failed: the
+// statement with its key range. (A committed batch leaves no audit row:
+// its range's checkpoint in cutover.backfill_ranges counts it, and an
+// audit INSERT in every batch would cost more than the batch's own
+// bookkeeping; see the benchmark notes in docs/benchmarks.md.)
 const batchAuditSQL = `INSERT INTO cutover.statements (plan_id, step_id, action, attempt, statement, args, lock_timeout, statement_timeout,
 	started_at, duration_ms, rows, outcome, sqlstate, error, batch_lo, batch_hi)
 	VALUES ($1, $2, 'batch', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
 
-func (p *parallelBackfill) queueBatchAudit(b *pgx.Batch, attempt int, lockTO, stmtTO string, a auditEntry, lo, hi []string) {
-	b.Queue(batchAuditSQL, p.e.planID, p.ref.step.ID, attempt, a.statement, a.args, lockTO, stmtTO,
-		a.started, ms(a.duration), a.rows, a.outcome, nullable(a.sqlstate), nullable(a.err), lo, hi)
-}
-
-// batch runs one batch of a range in two round trips: BEGIN, the
-// timeouts and the batch statement (bound and UPDATE in one, see
-// rangeBatch); then the checkpoints, the audit row and COMMIT.
+// batch runs one batch of a range: one statement (rangeBatch: the bound,
+// the UPDATE and the range's checkpoint) in one round trip, on the
+// worker's session (its timeouts are session settings, see workerConn).
+// With a test hook installed the statement runs inside BEGIN ... COMMIT
+// with the hook "batch-in-tx" in between, so that tests can kill the
+// engine while a batch's transaction is open.
 func (p *parallelBackfill) batch(ctx context.Context, w *backfillWorker, rg *BackfillRange, size, attempt int) (rangeOutcome, error) {
 	e, s := p.e, p.ref.step
 	conn := w.conn
 	var res rangeOutcome
-	lockTO, stmtTO := pgDuration(e.opts.LockTimeout), pgDuration(BatchStatementTimeout)
 	cursor := rg.LastKey
 	if len(cursor) == 0 {
 		cursor = rg.Lo
@@ -815,7 +862,15 @@ func (p *parallelBackfill) batch(ctx context.Context, w *backfillWorker, rg *Bac
 		hi = nil
 	}
 	batchSQL := p.sqls.batch[b2i(cursor != nil)][b2i(hi != nil)]
-	args := append(append(anys(cursor), anys(hi)...), size)
+	keyArgs := append(append(anys(cursor), anys(hi)...), size)
+	var cursorText any
+	if cursor != nil {
+		cursorText = cursor
+	}
+	args := append(slices.Clone(keyArgs), e.planID, s.ID, rg.No, cursorText)
+	if hi != nil {
+		args = append(args, hi)
+	}
 	open := false
 	rollback := func() {
 		if open && !e.killed() {
@@ -826,110 +881,59 @@ func (p *parallelBackfill) batch(ctx context.Context, w *backfillWorker, rg *Bac
 		open = false
 	}
 	defer rollback()
-
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	b.Queue(`SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)`, lockTO, stmtTO)
-	for _, l := range p.local {
-		b.Queue(l)
-	}
-	b.Queue(batchSQL, args...)
-	open = true
-	start := time.Now()
-	br := conn.SendBatch(ctx, b)
-	for i := 0; i < 2+len(p.local); i++ {
-		if _, err := br.Exec(); err != nil {
-			br.Close()
+	if e.opts.hook != nil {
+		if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
 			return res, err
 		}
+		open = true
 	}
-	row := make([]string, len(s.Backfill.Key))
-	var keys int64
-	dest := make([]any, 0, len(row)+2)
-	for i := range row {
-		dest = append(dest, &row[i])
-	}
-	dest = append(dest, &keys, &res.rows)
-	err := br.QueryRow().Scan(dest...)
-	a := auditEntry{statement: batchSQL, args: strs(args), started: start, duration: time.Since(start), outcome: "ok"}
-	found := err == nil
-	if errors.Is(err, pgx.ErrNoRows) {
-		err = nil
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
+	start := time.Now()
+	var keys, written int64
+	err := conn.QueryRow(ctx, batchSQL, args...).Scan(&res.upper, &keys, &res.rows, &res.done, &written)
+	if err == nil && written != 1 {
+		err = fmt.Errorf("the checkpoint of range %d of step %s is missing from cutover.backfill_ranges", rg.No+1, s.ID)
 	}
 	if err != nil {
-		a.outcome, a.sqlstate, a.err = "failed", sqlState(err), oneLine(err.Error())
 		rollback()
 		if e.killed() {
 			return res, err
 		}
+		a := auditEntry{statement: batchSQL, args: strs(keyArgs), started: start, duration: time.Since(start),
+			outcome: "failed", sqlstate: sqlState(err), err: oneLine(err.Error())}
 		// The failed batch's upper key, for the audit and the message.
 		var upper []string
 		if sqlState(err) != "" && !errors.Is(ctx.Err(), context.Canceled) {
-			up := make([]string, len(row))
+			up := make([]string, len(s.Backfill.Key))
 			var n int64
 			d := make([]any, 0, len(up)+1)
 			for i := range up {
 				d = append(d, &up[i])
 			}
 			sctx, cancel := stateCtx(ctx)
-			if conn.QueryRow(sctx, p.sqls.bound[b2i(cursor != nil)][b2i(hi != nil)], args...).Scan(append(d, &n)...) == nil {
+			if conn.QueryRow(sctx, p.sqls.bound[b2i(cursor != nil)][b2i(hi != nil)], keyArgs...).Scan(append(d, &n)...) == nil {
 				upper = up
 			}
 			cancel()
 		}
-		ab := &pgx.Batch{}
-		p.queueBatchAudit(ab, attempt, lockTO, stmtTO, a, cursor, upper)
 		sctx, cancel := stateCtx(ctx)
-		conn.SendBatch(sctx, ab).Close()
+		conn.Exec(sctx, batchAuditSQL, e.planID, s.ID, attempt, a.statement, a.args, pgDuration(e.opts.LockTimeout), pgDuration(BatchStatementTimeout),
+			a.started, ms(a.duration), nil, a.outcome, nullable(a.sqlstate), nullable(a.err), cursor, upper)
 		cancel()
 		return res, dataError(s.ID, s.Table, cursor, upper, err)
 	}
-	a.rows = &res.rows
-	// The batch covered (cursor, upper]: up to the last key found, or to
-	// the range's hi when it found fewer keys than it could (it saw every
-	// key up to hi), so that the batches tile the key order.
 	res.batch = true
-	switch {
-	case found:
-		res.upper = row
-		res.done = keys < int64(size) || (hi != nil && slices.Equal(row, hi))
-		if res.done && hi != nil {
-			res.upper = hi
+	if open {
+		if err := e.hook(ctx, "batch-in-tx", s.ID, attempt); err != nil {
+			return res, err
 		}
-	default:
-		res.upper, res.done = hi, true
-	}
-	if err := e.hook(ctx, "batch-in-tx", s.ID, attempt); err != nil {
-		return res, err
-	}
-	last := res.upper
-	if last == nil {
-		last = cursor
-	}
-	fb := &pgx.Batch{}
-	fb.Queue(rangeCheckpointSQL, e.planID, s.ID, rg.No, last, res.rows, 1, res.done)
-	fb.Queue(rangeTotalsSQL, e.planID, s.ID, res.rows, 1)
-	p.queueBatchAudit(fb, attempt, lockTO, stmtTO, a, cursor, res.upper)
-	fb.Queue("COMMIT")
-	br = conn.SendBatch(ctx, fb)
-	var tag pgconn.CommandTag
-	for i := 0; i < fb.Len(); i++ {
-		if tag, err = br.Exec(); err != nil {
-			break
+		tag, err := conn.Exec(ctx, "COMMIT")
+		if err != nil {
+			return res, err
 		}
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return res, err
-	}
-	open = false
-	if tag.String() != "COMMIT" {
-		return res, fmt.Errorf("the batch's transaction did not commit (%s)", tag.String())
+		open = false
+		if tag.String() != "COMMIT" {
+			return res, fmt.Errorf("the batch's transaction did not commit (%s)", tag.String())
+		}
 	}
 	if res.upper == nil {
 		res.upper = cursor

@@ -111,8 +111,8 @@ var stateDDL = []string{
 	// range (lo, hi] of key tuples (lo NULL: the table's start, hi NULL:
 	// its end) has its own exact checkpoint (last_key, written in each
 	// batch's transaction). The step's backfill_checkpoints row is the
-	// parent: it holds the totals, and deleting it (rollback) deletes the
-	// ranges.
+	// parent: deleting it (rollback) deletes the ranges; the step's
+	// totals are the sums of its ranges' (see loadCheckpoints).
 	`CREATE TABLE IF NOT EXISTS cutover.backfill_ranges (
 		plan_id    text NOT NULL,
 		step_id    text NOT NULL,
@@ -412,8 +412,16 @@ func loadAppReleases(ctx context.Context, conn *pgx.Conn, planID string) (map[in
 }
 
 func loadCheckpoints(ctx context.Context, conn *pgx.Conn, planID string) (map[string]*Checkpoint, error) {
-	rows, err := conn.Query(ctx, `SELECT step_id, coalesce(last_key, '{}'), next_page, rows_done, batches, updated_at
-		FROM cutover.backfill_checkpoints WHERE plan_id = $1`, planID)
+	// A keyed backfill's batches count in their ranges only (not in a row
+	// that every worker would update in every batch): its totals are the
+	// parent's (a walk before the ranges, from state version 1) plus
+	// theirs.
+	rows, err := conn.Query(ctx, `SELECT c.step_id, coalesce(c.last_key, '{}'), c.next_page,
+			c.rows_done + coalesce(r.rows_done, 0), c.batches + coalesce(r.batches, 0), greatest(c.updated_at, r.updated_at)
+		FROM cutover.backfill_checkpoints c
+		LEFT JOIN LATERAL (SELECT sum(rows_done)::bigint AS rows_done, sum(batches)::int AS batches, max(updated_at) AS updated_at
+			FROM cutover.backfill_ranges r WHERE r.plan_id = c.plan_id AND r.step_id = c.step_id) r ON true
+		WHERE c.plan_id = $1`, planID)
 	if err != nil {
 		return nil, err
 	}

@@ -495,13 +495,12 @@ func (b *bench) cutover(rows int, budget time.Duration, workers int, name string
 			notes = append(notes, fmt.Sprintf("%d throttled progress line(s)", throttled))
 		}
 		note := strings.Join(notes, "; ")
-		// Where the time goes (cutover's audit trail): the batch
-		// statements (bound and UPDATE in one, with BEGIN), and the steps.
-		var nb int64
-		var avg, rowsPer *float64
-		if err := b.conn.QueryRow(ctx, `SELECT count(*), avg(duration_ms), avg(rows)::float8
-			FROM cutover.statements WHERE action = 'batch' AND outcome = 'ok'`).Scan(&nb, &avg, &rowsPer); err == nil && avg != nil && rowsPer != nil {
-			log.Printf("%s: %d batch statements, avg %.1f ms for %.0f rows", name, nb, *avg, *rowsPer)
+		// Where the time goes: the batches (counted per key range) and
+		// the steps.
+		var nb, nr int64
+		if err := b.conn.QueryRow(ctx, `SELECT coalesce(sum(batches), 0)::bigint, coalesce(sum(rows_done), 0)::bigint
+			FROM cutover.backfill_ranges`).Scan(&nb, &nr); err == nil && nb > 0 {
+			log.Printf("%s: %d batches, avg %.0f rows", name, nb, float64(nr)/float64(nb))
 		}
 		if rows, err := b.conn.Query(ctx, `SELECT s.step_id, extract(epoch FROM s.duration)::float8 FROM cutover.steps s ORDER BY s.position`); err == nil {
 			var parts []string
