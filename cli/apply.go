@@ -123,7 +123,7 @@ only with --confirm-irreversible naming the step's table.
 	fl.StringSliceVar(&f.confirmIrreversible, "confirm-irreversible", nil, "allow the irreversible steps on `TABLE` (repeatable; schema.table, table, or the step id of one that locks no table)")
 	fl.DurationVar(&f.observe, "observe", db.DefaultObserve, "usage check: how long a removed name must have been unused before it is removed (0 checks once)")
 	fl.BoolVar(&f.noUsageCheck, "no-usage-check", false, "run removals without the usage check (when pg_stat_statements is not available)")
-	fl.BoolVar(&f.skipTriggers, "skip-triggers", false, "backfill batches skip the table's triggers (SET LOCAL session_replication_role = replica; needs the privilege); default: they fire")
+	fl.BoolVar(&f.skipTriggers, "skip-triggers", false, "backfill batches skip the table's triggers (session_replication_role = replica in each batch; needs the privilege); default: they fire")
 	addLockFlags(cmd, &f)
 	fl.IntVar(&f.batchSize, "batch-size", db.DefaultBatchSize, "backfill: keys of the first batch (of every batch with --no-throttle)")
 	fl.IntVar(&f.backfillWorkers, "backfill-workers", db.DefaultBackfillWorkers, "backfill: sessions running batches at once over disjoint key ranges, each range with its own checkpoint (1: one keyset walk; a table without a key always gets one); the throttle runs fewer while the application suffers")

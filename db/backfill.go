@@ -146,7 +146,7 @@ func (e *Engine) runBackfill(ctx context.Context, ref stepRef) error {
 	if len(b.Triggers) > 0 {
 		msg := fmt.Sprintf("each batch fires the UPDATE trigger(s) %s of %s (the default; --skip-triggers skips them)", strings.Join(b.Triggers, ", "), s.Table)
 		if e.opts.SkipTriggers {
-			msg = fmt.Sprintf("batches skip the trigger(s) %s of %s (--skip-triggers: SET LOCAL session_replication_role = replica, which skips every ordinary trigger and foreign-key check in the batch)", strings.Join(b.Triggers, ", "), s.Table)
+			msg = fmt.Sprintf("batches skip the trigger(s) %s of %s (--skip-triggers: session_replication_role = replica in each batch, which skips every ordinary trigger and foreign-key check in it)", strings.Join(b.Triggers, ", "), s.Table)
 			local = append(local, "SET LOCAL session_replication_role = replica")
 			session = append(session, "SET session_replication_role = replica")
 		}
