@@ -111,7 +111,7 @@ func TestApplyRenameHeadless(t *testing.T) {
 
 	export := run(t, "", "export", "--plan", plan, "--db", dbURL, "--format", "md")
 	succeeded(t, export, "# cutover plan", "## As executed", "| `C1-swap-email-address` | done | 1 |", "### Application releases", "confirmed",
-		`ALTER TABLE "public"."customer" RENAME COLUMN "email" TO "email_address"`, "lock_timeout 250ms, statement_timeout 5s", "committed")
+		`ALTER TABLE "public"."customer" RENAME COLUMN "email" TO "email_address"`, "lock_timeout 250ms, statement_timeout 5s", "committed", "writes the range's checkpoint (cutover.backfill_ranges)", "WITH batch AS (SELECT")
 
 	var state string
 	if err := conn.QueryRow(context.Background(), `SELECT concat_ws(' ', (SELECT string_agg(r::text, ' ') FROM cutover.runs r), (SELECT string_agg(s::text, ' ') FROM cutover.statements s),

@@ -79,7 +79,7 @@ func TestApplyBackfillPauseResumeAbort(t *testing.T) {
 	}
 	rowsDone := func() int {
 		var n int
-		if err := conn.QueryRow(context.Background(), `SELECT coalesce(sum(rows_done), 0) FROM cutover.backfill_checkpoints`).Scan(&n); err != nil {
+		if err := conn.QueryRow(context.Background(), `SELECT (SELECT coalesce(sum(rows_done), 0) FROM cutover.backfill_checkpoints) + (SELECT coalesce(sum(rows_done), 0) FROM cutover.backfill_ranges)`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n

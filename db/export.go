@@ -2,7 +2,8 @@ package db
 
 // The "as executed" record: the runbook (plans.Markdown) followed by what
 // the state says happened, statement by statement. Backfill batches are
-// summarized (the full list is in cutover.statements); failed attempts are
+// summarized (a ctid walk's are listed in cutover.statements, a keyed
+// backfill's counted in its key ranges' checkpoints); failed attempts are
 // always listed.
 
 import (
@@ -91,6 +92,15 @@ func ExportMarkdown(r *RunReport) string {
 		}
 		byStep[a.StepID] = append(byStep[a.StepID], a)
 	}
+	for _, ref := range r.Plan.Steps() {
+		// A backfill stopped before its gate may have batches and no audit row.
+		if cp := r.Checkpoints[ref.Step.ID]; cp != nil && cp.Batches > 0 {
+			if _, ok := byStep[ref.Step.ID]; !ok {
+				byStep[ref.Step.ID] = nil
+				order = append(order, ref.Step.ID)
+			}
+		}
+	}
 	for _, id := range order {
 		rows := byStep[id]
 		title := id
@@ -106,11 +116,32 @@ func ExportMarkdown(r *RunReport) string {
 			}
 			writeAudit(&b, a)
 		}
-		if len(batches) > 0 {
+		switch cp := r.Checkpoints[id]; {
+		case len(batches) > 0:
 			writeBatches(&b, batches)
+		case cp != nil && cp.Batches > 0:
+			writeRangeBatches(&b, r.Plan, id, cp)
 		}
 	}
 	return b.String()
+}
+
+// writeRangeBatches summarizes a keyed backfill's batches from its
+// checkpoints: they leave no audit row (see backfill_parallel.go).
+func writeRangeBatches(b *strings.Builder, p *plans.Plan, stepID string, cp *Checkpoint) {
+	fmt.Fprintf(b, "- Backfill: %s committed, %s changed, last checkpoint at %s; each batch is one statement that changes the next keys of its key range and writes the range's checkpoint (cutover.backfill_ranges); committed batches are counted there, not listed here.",
+		plural(int64(cp.Batches), "batch"), plural(cp.RowsDone, "row"), stamp(cp.Updated))
+	for _, ref := range p.Steps() {
+		if ref.Step.ID != stepID || ref.Step.Backfill == nil {
+			continue
+		}
+		if sqls, err := backfillSQL(ref.Step.Backfill); err == nil && sqls.keyed {
+			b.WriteString(" The batch statement (within a range that has an end, after its first batch):\n\n")
+			b.WriteString("  ```sql\n  " + sqls.batch[1][1] + "\n  ```\n")
+			return
+		}
+	}
+	b.WriteString("\n")
 }
 
 func writeAudit(b *strings.Builder, a AuditRow) {
