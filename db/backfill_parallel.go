@@ -124,8 +124,8 @@ func rangeBound(b *plans.Backfill, cursor, hi bool) string {
 // the range's hi reached) and the batch's upper key (the range's hi when
 // done; NULL when no key was found and the range has no hi), and
 // "checkpoint" writes it as the range's last key with the counts. It
-// returns the upper key (text[]), the keys found, the rows changed, done,
-// and how many checkpoint rows it wrote (1).
+// returns the upper key (text[]), the rows changed, done, and how many
+// checkpoint rows it wrote (1).
 //
 // Parameters: $1..$k the cursor (when cursor), then the range's hi (when
 // hi), then the limit; then the plan id, the step id, the range number,
@@ -171,7 +171,7 @@ func rangeBatch(b *plans.Backfill, head string, cursor, hi bool) string {
 		`checkpoint AS (UPDATE cutover.backfill_ranges r SET last_key = coalesce(result."upper", %[15]s::text[]), `+
 		`rows_done = r.rows_done + result."rows", batches = r.batches + 1, done = result."done", updated_at = clock_timestamp() `+
 		`FROM result WHERE r.plan_id = %[16]s AND r.step_id = %[17]s AND r.range_no = %[18]s RETURNING 1) `+
-		`SELECT result."upper", result."keys", result."rows", result."done", (SELECT count(*) FROM checkpoint) FROM result`,
+		`SELECT result."upper", result."rows", result."done", (SELECT count(*) FROM checkpoint) FROM result`,
 		r.keys, b.Table, r.where, p(0),
 		strings.Join(inBatch, ", "), strings.Join(desc, ", "),
 		head, after, r.tuple, strings.Join(inBound, ", "), b.Where,
@@ -888,8 +888,8 @@ func (p *parallelBackfill) batch(ctx context.Context, w *backfillWorker, rg *Bac
 		open = true
 	}
 	start := time.Now()
-	var keys, written int64
-	err := conn.QueryRow(ctx, batchSQL, args...).Scan(&res.upper, &keys, &res.rows, &res.done, &written)
+	var written int64
+	err := conn.QueryRow(ctx, batchSQL, args...).Scan(&res.upper, &res.rows, &res.done, &written)
 	if err == nil && written != 1 {
 		err = fmt.Errorf("the checkpoint of range %d of step %s is missing from cutover.backfill_ranges", rg.No+1, s.ID)
 	}
