@@ -5,7 +5,7 @@ package db_test
 // actions, and a new engine resumes. Each resumed run must end in exactly
 // the state of an undisturbed run, with no work done twice or skipped: the
 // audit trail shows every statement of a transactional step executed once,
-// the backfill's committed batches tile the key range without overlap, and
+// the backfill's key ranges tile the key space, each walked to its end, and
 // an interrupted concurrent index build is found INVALID, dropped
 // concurrently and built again.
 
@@ -104,8 +104,8 @@ func TestKillAtEveryBoundaryThenResume(t *testing.T) {
 
 // checkNothingTwice checks the audit trail of a finished run: each
 // statement of a transactional step committed once; a concurrent index
-// built once; the backfill's batches tile the key range exactly once and
-// changed every row once.
+// built once; the backfill's key ranges tile the key space, each walked to
+// its end, and its batches changed as many rows as the table has.
 func checkNothingTwice(t *testing.T, conn *pgx.Conn, p *plans.Plan, rows int64) {
 	t.Helper()
 	all := audit(t, conn, db.PlanID(p))
@@ -119,7 +119,7 @@ func checkNothingTwice(t *testing.T, conn *pgx.Conn, p *plans.Plan, rows int64) 
 		}
 		switch {
 		case s.Backfill != nil:
-			checkBatchesTile(t, conn, db.PlanID(p), s.ID, rows)
+			checkRangesCovered(t, conn, db.PlanID(p), s.ID, rows)
 		default:
 			if n := len(splitStatements(t, s.SQL)); len(ok) != n {
 				t.Errorf("step %s: %d statements executed ok, want %d (once each)", s.ID, len(ok), n)
@@ -128,7 +128,7 @@ func checkNothingTwice(t *testing.T, conn *pgx.Conn, p *plans.Plan, rows int64) 
 	}
 }
 
-// checkBatchesTile checks that a finished backfill's key ranges
+// checkRangesCovered checks that a finished backfill's key ranges
 // (cutover.backfill_ranges) tile its key space and that each was walked to
 // its end: every range starts where the previous one ended (the first at
 // the table's start, or after a single walk's checkpoint from state
@@ -137,7 +137,7 @@ func checkNothingTwice(t *testing.T, conn *pgx.Conn, p *plans.Plan, rows int64) 
 // from such a walk, plus the ranges'). Committed batches leave no audit
 // row; that each row was changed once is what the trigger-counting tests
 // check.
-func checkBatchesTile(t *testing.T, conn *pgx.Conn, planID, stepID string, rows int64) {
+func checkRangesCovered(t *testing.T, conn *pgx.Conn, planID, stepID string, rows int64) {
 	t.Helper()
 	var changed int64
 	if err := conn.QueryRow(context.Background(), `SELECT rows_done FROM cutover.backfill_checkpoints WHERE plan_id = $1 AND step_id = $2`,

@@ -413,8 +413,8 @@ func theBackfill(t *testing.T, p *plans.Plan) *plans.Step {
 // Parallel workers killed mid-batch (one of them inside its batch's
 // transaction, the others wherever they are), then resumed with another
 // worker count: every row is updated exactly once (counted by a trigger),
-// each range's batches tile it from its start to its end, no batch
-// overlaps another.
+// the ranges tile the key space and each was walked to its end, and the
+// resumed run's totals count every row.
 func TestParallelBackfillKilledThenResumed(t *testing.T) {
 	url := dbtest.NewDatabase(t)
 	conn := dbtest.Connect(t, url)
@@ -474,7 +474,7 @@ func TestParallelBackfillKilledThenResumed(t *testing.T) {
 	if wrong != 0 {
 		t.Errorf("%d rows with a wrong amount", wrong)
 	}
-	checkBatchesTile(t, conn, db.PlanID(p), step.ID, rows)
+	checkRangesCovered(t, conn, db.PlanID(p), step.ID, rows)
 	// The resumed run's totals start from the checkpoints (the killed
 	// run's batches) and end at every row.
 	var final *db.BackfillProgress
@@ -542,7 +542,7 @@ func TestParallelBackfillCompositeAndTextKeys(t *testing.T) {
 			if wrong != 0 || nranges < 7 {
 				t.Errorf("%d rows wrong, %d key ranges (want 0 wrong, 8 or 9 ranges)", wrong, nranges)
 			}
-			checkBatchesTile(t, conn, db.PlanID(p), step.ID, tc.rows)
+			checkRangesCovered(t, conn, db.PlanID(p), step.ID, tc.rows)
 		})
 	}
 }
