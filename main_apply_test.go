@@ -165,7 +165,10 @@ func TestApplyExitCodes(t *testing.T) {
 	if err := bg.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, conn, `SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'cutover' AND datname = '`+strings.TrimPrefix(mustURL(t, dbURL2).Path, "/")+`'`)
+	// Connected is not enough: the first apply must hold the run's
+	// advisory lock before the second one starts.
+	waitFor(t, conn, `SELECT count(*) > 0 FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid AND l.locktype = 'advisory' AND l.granted
+		WHERE a.application_name = 'cutover' AND a.datname = '`+strings.TrimPrefix(mustURL(t, dbURL2).Path, "/")+`'`)
 	failed(t, run(t, "", "apply", "--plan", plan2, "--db", dbURL2), 3, "is being applied on", "by another session: pid ", "user postgres, application cutover", "its run was started by postgres")
 	if _, err := blocker.Exec(context.Background(), "COMMIT"); err != nil {
 		t.Fatal(err)

@@ -35,6 +35,7 @@ type applyFlags struct {
 	batchSize           int
 	// backfillWorkers: sessions of a keyed backfill (0: the default).
 	backfillWorkers int
+	batchGap        time.Duration
 	// The adaptive backfill (apply only; rollback leaves them zero).
 	throttle        db.ThrottleConfig
 	noThrottle      bool
@@ -141,6 +142,7 @@ func addThrottleFlags(cmd *cobra.Command, f *applyFlags) {
 	fl.DurationVar(&f.throttle.MaxLockWait, "max-lock-wait", d.MaxLockWait, "backfill: a wait for a lock cutover holds longer than this counts as the application suffering")
 	fl.DurationVar(&f.throttle.MaxReplicaLag, "max-replica-lag", d.MaxReplicaLag, "backfill: pause while a replica lags more than this (0: off)")
 	fl.Int64Var(&f.throttle.MaxReplicaLagBytes, "max-replica-lag-bytes", d.MaxReplicaLagBytes, "backfill: pause while a replica is more than this many WAL bytes behind (0: off)")
+	fl.DurationVar(&f.batchGap, "batch-gap", db.DefaultBatchGap, "backfill: idle time each worker leaves after each batch, so the application's queries find a free core (0: none)")
 	fl.IntVar(&f.throttle.MinBatch, "min-batch", d.MinBatch, "backfill: smallest batch (keys)")
 	fl.IntVar(&f.throttle.MaxBatch, "max-batch", d.MaxBatch, "backfill: largest batch (keys)")
 	fl.DurationVar(&f.throttle.MaxPause, "max-pause", d.MaxPause, "backfill: longest automatic pause while the application suffers (pauses start at 250ms and double)")
@@ -175,6 +177,9 @@ func (f *applyFlags) options(w io.Writer) (db.ApplyOptions, error) {
 	if f.backfillWorkers < 0 || f.backfillWorkers > db.MaxBackfillWorkers {
 		return db.ApplyOptions{}, fmt.Errorf("--backfill-workers must be between 1 and %d", db.MaxBackfillWorkers)
 	}
+	if f.batchGap < 0 || f.batchGap > time.Second {
+		return db.ApplyOptions{}, fmt.Errorf("--batch-gap must be between 0 and 1s (got %s)", f.batchGap)
+	}
 	switch f.through {
 	case "", "expand", "migrate", "contract":
 	default:
@@ -202,6 +207,7 @@ func (f *applyFlags) options(w io.Writer) (db.ApplyOptions, error) {
 		MaxRetryTime:        f.maxRetryTime,
 		BatchSize:           f.batchSize,
 		BackfillWorkers:     f.backfillWorkers,
+		BatchGap:            f.batchGap,
 		OnEvent:             headless(w),
 	}, nil
 }

@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -100,6 +101,11 @@ type ApplyOptions struct {
 	// still within twice its p99. The throttle governs the workers together
 	// and runs fewer while the application suffers.
 	BackfillWorkers int
+	// BatchGap is the idle time each backfill worker leaves after each
+	// batch (--batch-gap; 0 means none), so that the application's
+	// queries find a free core between two batches. Negative means
+	// DefaultBatchGap.
+	BatchGap time.Duration
 	// Pause, when set, pauses backfills between batches (SIGINT in
 	// headless mode).
 	Pause *PauseSwitch
@@ -108,6 +114,10 @@ type ApplyOptions struct {
 
 	// hook is the tests' kill switch (see export_apply_test.go).
 	hook hookFunc
+	// clientBatches makes keyed backfills send every batch from the
+	// client instead of running the server-side loop (backfill_loop.go):
+	// the tests that kill the engine at every batch use it.
+	clientBatches bool
 }
 
 func (o *ApplyOptions) setDefaults() {
@@ -125,6 +135,9 @@ func (o *ApplyOptions) setDefaults() {
 	}
 	if o.BackfillWorkers <= 0 {
 		o.BackfillWorkers = DefaultBackfillWorkers
+	}
+	if o.BatchGap < 0 {
+		o.BatchGap = DefaultBatchGap
 	}
 	if o.Observe < 0 {
 		o.Observe = 0
@@ -193,6 +206,10 @@ type Engine struct {
 
 	lastBlockers string
 	killFlag     atomic.Bool
+	// killMu guards killConns: the backfill workers' sessions, which the
+	// kill switch closes too.
+	killMu    sync.Mutex
+	killConns []*pgx.Conn
 }
 
 // PlanID is the id of a plan: the SHA-256 of its input text. Two plans of

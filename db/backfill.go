@@ -51,6 +51,9 @@ type backfillStatements struct {
 	// bound[cursor][hi] select a keyed batch's upper key (see rangeBound);
 	// batch[cursor][hi] are the batch statements (see rangeBatch).
 	bound, batch [2][2]string
+	// loop[hi] create the server-side loop over a range without / with
+	// an upper key, loopCall[hi] call it (see backfill_loop.go).
+	loop, loopCall [2]string
 	// change is the range UPDATE/DELETE: $1..$k lower key (omitted in
 	// changeFirst), then $k+1..$2k upper key. For ctid ranges: $1, $2 tids.
 	changeFirst, change string
@@ -103,6 +106,13 @@ func backfillSQL(b *plans.Backfill) (*backfillStatements, error) {
 		}
 		out.bound = [2][2]string{{rangeBound(b, false, false), rangeBound(b, false, true)}, {rangeBound(b, true, false), rangeBound(b, true, true)}}
 		out.batch = [2][2]string{{rangeBatch(b, head, false, false), rangeBatch(b, head, false, true)}, {rangeBatch(b, head, true, false), rangeBatch(b, head, true, true)}}
+		for hi := range 2 {
+			out.loop[hi] = loopProcedure(b, out.batch[1][hi], hi == 1)
+			// The batch statement's parameters with a cursor: the cursor,
+			// the hi (when hi), the limit, plan, step, range, cursor text,
+			// hi text (when hi).
+			out.loopCall[hi] = loopCall(hi == 1, k+hi*k+5+hi)
+		}
 		out.changeFirst = head + fmt.Sprintf("%s <= %s AND (%s)", tuple, params(1), b.Where)
 		out.change = head + fmt.Sprintf("%s > %s AND %s <= %s AND (%s)", tuple, params(1), tuple, params(k+1), b.Where)
 	}
@@ -115,6 +125,14 @@ func backfillSQL(b *plans.Backfill) (*backfillStatements, error) {
 		ok := n != nil && (n.GetSelectStmt() != nil || (n.GetUpdateStmt() != nil && !b.Delete) || (n.GetDeleteStmt() != nil && b.Delete))
 		if !ok {
 			return nil, fmt.Errorf("its backfill (table, key, set, where) does not make one valid statement: %s", shortSQL(s))
+		}
+	}
+	for _, s := range append(out.loop[:], out.loopCall[:]...) {
+		if s == "" {
+			continue
+		}
+		if n := parseOne(s); n == nil || (n.GetCreateFunctionStmt() == nil && n.GetCallStmt() == nil) {
+			return nil, fmt.Errorf("its backfill's server-side loop does not make one valid statement: %s", shortSQL(s))
 		}
 	}
 	return out, nil

@@ -38,6 +38,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -406,16 +407,18 @@ func pgMessage(err error) string {
 
 // rangeOutcome is what one batch of a range did.
 type rangeOutcome struct {
-	batch bool // an UPDATE ran (false: the range was found empty)
-	rows  int64
-	upper []string
-	done  bool
+	batches int64 // batches committed (0: the range was found empty)
+	rows    int64
+	upper   []string
+	done    bool
+	busy    time.Duration // time in batches (the loop's; 0 for one batch)
 }
 
 // backfillWorker is one worker's session.
 type backfillWorker struct {
 	no   int
 	conn *pgx.Conn
+	loop bool // the session has the server-side loop (backfill_loop.go)
 }
 
 // parallelBackfill is one run of a parallel backfill: the shared pacer,
@@ -443,9 +446,7 @@ type parallelBackfill struct {
 	estimate  int64
 	lastKey   []string
 	workers   int
-
-	connMu sync.Mutex
-	conns  []*pgx.Conn
+	calls     atomic.Int64 // calls of the server-side loop (a test hook's count)
 }
 
 func b2i(b bool) int {
@@ -527,13 +528,26 @@ func (e *Engine) runWorkers(ctx context.Context, p *parallelBackfill, pending []
 		if err != nil {
 			return err
 		}
-		workers = append(workers, &backfillWorker{no: i, conn: conn})
+		w := &backfillWorker{no: i, conn: conn}
+		workers = append(workers, w)
+		if !e.opts.clientBatches {
+			if err := createLoop(ctx, conn, p.sqls); err != nil {
+				if i == 1 {
+					e.emit(ApplyEvent{Kind: EventNotice, StepID: p.ref.step.ID, Phase: p.ref.phase, Deploy: p.ref.deploy,
+						Message: fmt.Sprintf("batches are sent one by one from cutover: the session cannot create its server-side loop in pg_temp (%s)", pgMessage(err))})
+				}
+			} else {
+				w.loop = true
+			}
+		}
 	}
-	// The kill switch closes the engine's session too.
-	p.conns = []*pgx.Conn{e.conn}
+	// The kill switch closes the workers' sessions too.
+	var conns []*pgx.Conn
 	for _, w := range workers {
-		p.conns = append(p.conns, w.conn)
+		conns = append(conns, w.conn)
 	}
+	e.killAlso(conns)
+	defer e.killAlso(nil)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -546,7 +560,7 @@ func (e *Engine) runWorkers(ctx context.Context, p *parallelBackfill, pending []
 				return
 			}
 			if errors.Is(err, errKilled) || e.killed() {
-				p.killAll()
+				e.kill()
 			}
 			errMu.Lock()
 			if first == nil {
@@ -608,18 +622,9 @@ func (e *Engine) workerConn(ctx context.Context, i int, session []string) (*pgx.
 	return conn, nil
 }
 
-// killAll closes every worker's socket without a goodbye (the tests' kill
-// switch: as if the process died).
-func (p *parallelBackfill) killAll() {
-	p.connMu.Lock()
-	defer p.connMu.Unlock()
-	p.e.kill()
-	for _, c := range p.conns {
-		c.PgConn().Conn().Close()
-	}
-}
-
-// work runs ranges from the queue until it is empty.
+// work runs ranges from the queue until it is empty: each step is a call
+// of the server-side loop (many batches) when the worker's session has it
+// and the range has a cursor, else one batch sent from the client.
 func (p *parallelBackfill) work(ctx context.Context, w *backfillWorker, queue <-chan *BackfillRange) error {
 	e, s := p.e, p.ref.step
 	for rg := range queue {
@@ -634,23 +639,32 @@ func (p *parallelBackfill) work(ctx context.Context, w *backfillWorker, queue <-
 			var res rangeOutcome
 			err := p.retry(ctx, rg, func(n int) error {
 				var err error
-				res, err = p.batch(ctx, w, rg, size, n)
+				if cursor, hi := rangeCursor(rg); w.loop && cursor != nil {
+					res, err = p.loopStep(ctx, w, rg, size, n, cursor, hi)
+				} else {
+					res, err = p.batch(ctx, w, rg, size, n)
+				}
 				return err
 			})
 			if err != nil {
 				p.release()
 				return err
 			}
-			if res.batch {
+			if res.batches > 0 {
 				rg.LastKey = res.upper
 				rg.RowsDone += res.rows
-				rg.Batches++
+				rg.Batches += int(res.batches)
 			}
 			rg.Done = res.done
+			// Per batch: a call of the loop reports its batches' mean.
+			per := time.Since(start)
+			if res.batches > 1 {
+				per = res.busy / time.Duration(res.batches)
+			}
 			// The batch holds its slot until it is accounted for: a
 			// pause is reported once no batch is in flight or unreported.
-			pause, total := p.committed(rg, res, size, time.Since(start))
-			if res.batch {
+			pause, total := p.committed(res, size, per)
+			if res.batches > 0 {
 				err = e.hook(ctx, "batch-committed", s.ID, int(total))
 			}
 			p.release()
@@ -665,6 +679,23 @@ func (p *parallelBackfill) work(ctx context.Context, w *backfillWorker, queue <-
 		}
 	}
 	return nil
+}
+
+// rangeCursor is where a range's next batch starts (nil: at the table's
+// start) and its upper key (nil: none).
+func rangeCursor(rg *BackfillRange) (cursor, hi []string) {
+	cursor = rg.LastKey
+	if len(cursor) == 0 {
+		cursor = rg.Lo
+	}
+	if len(cursor) == 0 {
+		cursor = nil
+	}
+	hi = rg.Hi
+	if len(hi) == 0 {
+		hi = nil
+	}
+	return cursor, hi
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -752,17 +783,17 @@ func (p *parallelBackfill) announcePause() {
 		Backfill: pr})
 }
 
-// committed accounts for a batch, asks the pacer for the next size and
+// committed accounts for a batch (or a loop's batches), asks the pacer for the next size and
 // reports the aggregated progress; it returns this worker's pause and the
 // step's batch count.
-func (p *parallelBackfill) committed(rg *BackfillRange, res rangeOutcome, size int, dur time.Duration) (time.Duration, int64) {
+func (p *parallelBackfill) committed(res rangeOutcome, size int, dur time.Duration) (time.Duration, int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !res.batch {
+	if res.batches == 0 {
 		return 0, p.batches
 	}
 	p.rows += res.rows
-	p.batches++
+	p.batches += res.batches
 	p.lastKey = res.upper
 	now := time.Now()
 	var pause time.Duration
@@ -770,7 +801,7 @@ func (p *parallelBackfill) committed(rg *BackfillRange, res rangeOutcome, size i
 	// make the pause grow again.
 	if !now.Before(p.hold) {
 		var d Decision
-		d.Size, d.Pause = p.pacer.Next(&BatchResult{Size: size, Rows: res.rows, Duration: dur})
+		d.Size, d.Pause = p.pacer.Next(&BatchResult{Size: size, Rows: res.rows / res.batches, Duration: dur})
 		switch pc := p.pacer.(type) {
 		case interface{ Last() Decision }:
 			d = pc.Last()
@@ -840,6 +871,37 @@ const batchAuditSQL = `INSERT INTO cutover.statements (plan_id, step_id, action,
 	started_at, duration_ms, rows, outcome, sqlstate, error, batch_lo, batch_hi)
 	VALUES ($1, $2, 'batch', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
 
+// failed audits a batch that failed (the statement with the batch's key
+// range: its upper key is found again from the cursor) and returns the
+// error, as the operator's line when a row's value is at fault.
+func (p *parallelBackfill) failed(ctx context.Context, conn *pgx.Conn, stmt string, keyArgs []any, cursor, hi []string, start time.Time, attempt int, err error) error {
+	e, s := p.e, p.ref.step
+	if e.killed() {
+		return err
+	}
+	a := auditEntry{statement: stmt, args: strs(keyArgs), started: start, duration: time.Since(start),
+		outcome: "failed", sqlstate: sqlState(err), err: oneLine(err.Error())}
+	var upper []string
+	if sqlState(err) != "" && !errors.Is(ctx.Err(), context.Canceled) {
+		up := make([]string, len(s.Backfill.Key))
+		var n int64
+		d := make([]any, 0, len(up)+1)
+		for i := range up {
+			d = append(d, &up[i])
+		}
+		sctx, cancel := stateCtx(ctx)
+		if conn.QueryRow(sctx, p.sqls.bound[b2i(cursor != nil)][b2i(hi != nil)], keyArgs...).Scan(append(d, &n)...) == nil {
+			upper = up
+		}
+		cancel()
+	}
+	sctx, cancel := stateCtx(ctx)
+	conn.Exec(sctx, batchAuditSQL, e.planID, s.ID, attempt, a.statement, a.args, pgDuration(e.opts.LockTimeout), pgDuration(BatchStatementTimeout),
+		a.started, ms(a.duration), nil, a.outcome, nullable(a.sqlstate), nullable(a.err), cursor, upper)
+	cancel()
+	return dataError(s.ID, s.Table, cursor, upper, err)
+}
+
 // batch runs one batch of a range: one statement (rangeBatch: the bound,
 // the UPDATE and the range's checkpoint) in one round trip, on the
 // worker's session (its timeouts are session settings, see workerConn).
@@ -850,17 +912,7 @@ func (p *parallelBackfill) batch(ctx context.Context, w *backfillWorker, rg *Bac
 	e, s := p.e, p.ref.step
 	conn := w.conn
 	var res rangeOutcome
-	cursor := rg.LastKey
-	if len(cursor) == 0 {
-		cursor = rg.Lo
-	}
-	if len(cursor) == 0 {
-		cursor = nil
-	}
-	hi := rg.Hi
-	if len(hi) == 0 {
-		hi = nil
-	}
+	cursor, hi := rangeCursor(rg)
 	batchSQL := p.sqls.batch[b2i(cursor != nil)][b2i(hi != nil)]
 	keyArgs := append(append(anys(cursor), anys(hi)...), size)
 	var cursorText any
@@ -895,33 +947,9 @@ func (p *parallelBackfill) batch(ctx context.Context, w *backfillWorker, rg *Bac
 	}
 	if err != nil {
 		rollback()
-		if e.killed() {
-			return res, err
-		}
-		a := auditEntry{statement: batchSQL, args: strs(keyArgs), started: start, duration: time.Since(start),
-			outcome: "failed", sqlstate: sqlState(err), err: oneLine(err.Error())}
-		// The failed batch's upper key, for the audit and the message.
-		var upper []string
-		if sqlState(err) != "" && !errors.Is(ctx.Err(), context.Canceled) {
-			up := make([]string, len(s.Backfill.Key))
-			var n int64
-			d := make([]any, 0, len(up)+1)
-			for i := range up {
-				d = append(d, &up[i])
-			}
-			sctx, cancel := stateCtx(ctx)
-			if conn.QueryRow(sctx, p.sqls.bound[b2i(cursor != nil)][b2i(hi != nil)], keyArgs...).Scan(append(d, &n)...) == nil {
-				upper = up
-			}
-			cancel()
-		}
-		sctx, cancel := stateCtx(ctx)
-		conn.Exec(sctx, batchAuditSQL, e.planID, s.ID, attempt, a.statement, a.args, pgDuration(e.opts.LockTimeout), pgDuration(BatchStatementTimeout),
-			a.started, ms(a.duration), nil, a.outcome, nullable(a.sqlstate), nullable(a.err), cursor, upper)
-		cancel()
-		return res, dataError(s.ID, s.Table, cursor, upper, err)
+		return res, p.failed(ctx, conn, batchSQL, keyArgs, cursor, hi, start, attempt, err)
 	}
-	res.batch = true
+	res.batches = 1
 	if open {
 		if err := e.hook(ctx, "batch-in-tx", s.ID, attempt); err != nil {
 			return res, err

@@ -50,10 +50,12 @@ func hitsPerRow(t *testing.T, conn *pgx.Conn, table, key string) (missed, twice 
 }
 
 // killInBatch returns options that kill the engine inside the n-th batch's
-// transaction, before it commits.
+// transaction, before it commits (the batches are sent from the client,
+// one per hook point; TestParallelBackfillLoopKilledMidCall kills the
+// server-side loop).
 func killInBatch(opts db.ApplyOptions, n int) db.ApplyOptions {
 	var seen atomic.Int32
-	return db.WithHook(opts, func(ctx context.Context, point, step string, _ int) error {
+	return db.WithHook(db.WithClientBatches(opts), func(ctx context.Context, point, step string, _ int) error {
 		if point == "batch-in-tx" && int(seen.Add(1)) == n {
 			return db.ErrKillNow
 		}
@@ -286,7 +288,9 @@ func TestBackfillPauseResume(t *testing.T) {
 			pausedAt <- batches.Load()
 		}
 	}
-	opts = db.WithHook(opts, func(ctx context.Context, point, step string, n int) error {
+	// One hook point per batch: the batches are sent from the client (the
+	// server-side loop's calls are paused between in the same way).
+	opts = db.WithHook(db.WithClientBatches(opts), func(ctx context.Context, point, step string, n int) error {
 		if point == "batch-committed" {
 			if batches.Add(1) == 2 {
 				if !ps.InBackfill() {
@@ -489,6 +493,75 @@ func TestParallelBackfillKilledThenResumed(t *testing.T) {
 	if !ev2.said(db.EventRepair, "resuming the backfill") {
 		t.Error("the second run did not say it resumes the backfill")
 	}
+}
+
+// The server-side loop killed in the middle of its calls (every session's
+// socket closes while the workers' backends are running batches): the
+// batches they committed stay, each with its range's checkpoint, the ones
+// in flight roll back, and the resumed run updates every other row once.
+func TestParallelBackfillLoopKilledMidCall(t *testing.T) {
+	url := dbtest.NewDatabase(t)
+	conn := dbtest.Connect(t, url)
+	const rows = 60000
+	exec(t, conn, fmt.Sprintf(`CREATE TABLE items (id bigint PRIMARY KEY, amount text NOT NULL);
+		INSERT INTO items SELECT g, (g * 7)::text FROM generate_series(1, %d) g; ANALYZE items`, rows))
+	hitCounter(t, conn, "items", "NEW.id::text")
+	p := planFor(t, conn, "ALTER TABLE items ALTER COLUMN amount TYPE integer USING amount::integer")
+	step := theBackfill(t, p)
+	ev := newEvents(t)
+	opts := confirmAll(p, ev)
+	opts.SkipTriggers = false
+	opts.BatchSize = 100
+	opts.BackfillWorkers = 3
+	opts.BatchGap = 3 * time.Millisecond // a call runs many short batches
+	var eng *db.Engine
+	var calls atomic.Int32
+	kill := db.WithHook(opts, func(ctx context.Context, point, step string, n int) error {
+		if point == "loop-call" && calls.Add(1) == 4 {
+			go func() {
+				time.Sleep(30 * time.Millisecond)
+				db.KillEngine(eng)
+			}()
+		}
+		return nil
+	})
+	eng = openEngine(t, url, p, kill)
+	_, err := eng.Apply(context.Background())
+	eng.Close()
+	if !errors.Is(err, db.ErrKilled) {
+		t.Fatalf("got %v, want killed", err)
+	}
+	if calls.Load() < 4 {
+		t.Fatalf("%d calls of the server-side loop, want the batches run by it", calls.Load())
+	}
+	if ev.said(db.EventNotice, "sent one by one") {
+		t.Fatal("the workers ran their batches from the client")
+	}
+	// The backends notice the closed sockets and stop; then the rows
+	// updated (hits) and the ranges' checkpoints must agree.
+	waitGone(t, conn)
+	var hits, inRanges int64
+	if err := conn.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM hits),
+		(SELECT coalesce(sum(rows_done), 0) FROM cutover.backfill_ranges WHERE plan_id = $1 AND step_id = $2)`,
+		db.PlanID(p), step.ID).Scan(&hits, &inRanges); err != nil {
+		t.Fatal(err)
+	}
+	if hits == 0 || hits >= rows || hits != inRanges {
+		t.Fatalf("killed: %d rows updated, the ranges' checkpoints say %d: want the same partial count", hits, inRanges)
+	}
+	t.Logf("killed after %d calls: %d of %d rows", calls.Load(), hits, rows)
+	applyToEnd(t, url, p, opts)
+	if missed, twice := hitsPerRow(t, conn, "items", "NEW.id::text"); missed != 0 || twice != 0 {
+		t.Errorf("%d rows never updated, %d updated more than once", missed, twice)
+	}
+	var wrong int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM items WHERE amount <> id * 7`).Scan(&wrong); err != nil {
+		t.Fatal(err)
+	}
+	if wrong != 0 {
+		t.Errorf("%d rows with a wrong amount", wrong)
+	}
+	checkRangesCovered(t, conn, db.PlanID(p), step.ID, rows)
 }
 
 // A composite key is split by its leading column; a range bound falls

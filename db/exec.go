@@ -658,17 +658,26 @@ func (e *Engine) hook(ctx context.Context, point, stepID string, n int) error {
 	return nil
 }
 
-// kill closes both connections' sockets without a goodbye, as a killed
-// process would.
+// kill closes every connection's socket (the engine's, the watcher's,
+// the backfill workers') without a goodbye, as a killed process would.
 func (e *Engine) kill() {
 	if e.killFlag.Swap(true) {
 		return
 	}
-	for _, c := range []*pgx.Conn{e.conn, e.watch} {
+	e.killMu.Lock()
+	defer e.killMu.Unlock()
+	for _, c := range append([]*pgx.Conn{e.conn, e.watch}, e.killConns...) {
 		if c != nil {
 			c.PgConn().Conn().Close()
 		}
 	}
+}
+
+// killAlso makes the kill switch close conns too (nil: forget them).
+func (e *Engine) killAlso(conns []*pgx.Conn) {
+	e.killMu.Lock()
+	defer e.killMu.Unlock()
+	e.killConns = conns
 }
 
 func (e *Engine) killed() bool { return e.killFlag.Load() }

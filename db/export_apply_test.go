@@ -13,6 +13,17 @@ func WithHook(opts ApplyOptions, h func(ctx context.Context, point, stepID strin
 	return opts
 }
 
+// WithClientBatches makes keyed backfills send each batch from the client
+// (one hook point per batch) instead of running the server-side loop.
+func WithClientBatches(opts ApplyOptions) ApplyOptions {
+	opts.clientBatches = true
+	return opts
+}
+
+// KillEngine kills e as its hook's ErrKillNow would, from any goroutine:
+// every session's socket is closed without a goodbye.
+func KillEngine(e *Engine) { e.kill() }
+
 // ErrKillNow, returned by a hook, kills the engine; ErrKilled is what the
 // engine then returns.
 var (
