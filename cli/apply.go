@@ -78,9 +78,12 @@ one is dropped concurrently and built again. A backfill resumes after its
 last committed batch (with --backfill-workers, each key range after its
 own last committed batch).
 
-Backfills: keyset batches (one range UPDATE per transaction, idempotent),
-run by --backfill-workers sessions (default 6) over disjoint ranges of the
-key; the batch size adapts to --batch-target, and all workers slow down,
+Backfills: keyset batches (one range UPDATE per transaction, idempotent,
+with its checkpoint), run by --backfill-workers sessions (default 4) over
+disjoint ranges of the key, each session looping over its batches on the
+server (a procedure in its pg_temp; --batch-gap of idle after each batch)
+and reporting to cutover a few times a second; the batch size adapts to
+--batch-target, and all workers slow down,
 pause and run fewer at once while the application suffers (lock waiters,
 --latency-budget, replica lag). A batch that fails on a value (a cast
 that cannot convert a row) names the key range: fix the rows and apply

@@ -91,15 +91,12 @@ type ApplyOptions struct {
 	// means DefaultBackfillWorkers; a table without a key is always walked
 	// by one). A backfill session competes for CPU with the application's:
 	// on the benchmark's 2-core server with 8 busy pgbench clients one
-	// session gets about a ninth of it. Measured there at 2,000,000 rows
-	// (bench/backfill, whole type change / one UPDATE, workload p99 /
-	// undisturbed), on a quiet machine: 1 worker 6.8x / 0.8x, 4 workers
-	// 3.1-3.6x / 1.3-1.6x, 6 workers 2.7x / 1.75x, 8 workers 2.5-3.0x /
-	// 1.45-2.2x with a row-lock wait over 100 ms in one run; under load
-	// from other processes every count is slower and 8 put the p99 over
-	// 2x. 6 is the default: the most speed measured with the application
-	// still within twice its p99. The throttle governs the workers together
-	// and runs fewer while the application suffers.
+	// session gets a small share of it, and each session's batches are CPU
+	// the application's queries wait behind. 4 is the default: with the
+	// server-side loop (5 ms batches, 1 ms gaps) the fewest that keep the
+	// benchmark's whole plan within 3x one UPDATE (docs/benchmarks.md has
+	// the sweep). The throttle governs the workers together and runs fewer
+	// while the application suffers.
 	BackfillWorkers int
 	// BatchGap is the idle time each backfill worker leaves after each
 	// batch (--batch-gap; 0 means none), so that the application's

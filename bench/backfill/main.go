@@ -93,7 +93,7 @@ func main() {
 	flag.DurationVar(&c.baseline, "baseline", 15*time.Second, "length of the no-migration measurement (a)")
 	flag.DurationVar(&c.warmup, "warmup", 3*time.Second, "workload time before each migration starts")
 	flag.DurationVar(&c.tail, "tail", 2*time.Second, "workload time after each migration ends")
-	flag.StringVar(&budgets, "budgets", "10ms,50ms,100ms", "latency budgets of the sweep (each also the batch target); the defaults (batch target 25ms, latency budget 50ms) are run as (d)")
+	flag.StringVar(&budgets, "budgets", "10ms,50ms,100ms", "latency budgets of the sweep (each also the batch target); the defaults (db.DefaultBatchTarget, db.DefaultLatencyBudget) are run as (d)")
 	flag.StringVar(&workers, "workers", "1,8", "--backfill-workers of the workers sweep: cutover's plan again with each count (the defaults row uses the default, db.DefaultBackfillWorkers)")
 	flag.StringVar(&c.out, "out", "docs/benchmarks.md", "markdown file to write")
 	flag.StringVar(&c.work, "work", "", "work directory (default a temporary one)")
