@@ -79,7 +79,7 @@ last committed batch (with --backfill-workers, each key range after its
 own last committed batch).
 
 Backfills: keyset batches (one range UPDATE per transaction, idempotent,
-with its checkpoint), run by --backfill-workers sessions (default 4) over
+with its checkpoint), run by --backfill-workers sessions (default 6) over
 disjoint ranges of the key, each session looping over its batches on the
 server (a procedure in its pg_temp; --batch-gap of idle after each batch)
 and reporting to cutover a few times a second; the batch size adapts to

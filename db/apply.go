@@ -92,11 +92,11 @@ type ApplyOptions struct {
 	// by one). A backfill session competes for CPU with the application's:
 	// on the benchmark's 2-core server with 8 busy pgbench clients one
 	// session gets a small share of it, and each session's batches are CPU
-	// the application's queries wait behind. 4 is the default: with the
-	// server-side loop (5 ms batches, 1 ms gaps) the fewest that keep the
-	// benchmark's whole plan within 3x one UPDATE (docs/benchmarks.md has
-	// the sweep). The throttle governs the workers together and runs fewer
-	// while the application suffers.
+	// the application's queries wait behind. 6 is the default: on the
+	// benchmark (docs/benchmarks.md has the sweep) fewer workers made the
+	// plan slower without making the workload's p99 much better, while
+	// the time is what the worker count buys. The throttle governs the
+	// workers together and runs fewer while the application suffers.
 	BackfillWorkers int
 	// BatchGap is the idle time each backfill worker leaves after each
 	// batch (--batch-gap; 0 means none), so that the application's

@@ -49,7 +49,7 @@ import (
 
 // DefaultBackfillWorkers is the default of --backfill-workers; see
 // ApplyOptions.BackfillWorkers for why.
-const DefaultBackfillWorkers = 4
+const DefaultBackfillWorkers = 6
 
 // MaxBackfillWorkers bounds --backfill-workers (each worker is a session).
 const MaxBackfillWorkers = 32

@@ -189,6 +189,49 @@ func TestBackfillSkipTriggers(t *testing.T) {
 	}
 }
 
+// A role that may not create temporary objects cannot have the
+// server-side loop: its workers send their batches from the client, say
+// so, and the backfill completes all the same.
+func TestParallelBackfillWithoutTempPrivilege(t *testing.T) {
+	url := dbtest.NewDatabase(t)
+	conn := dbtest.Connect(t, url)
+	role := fmt.Sprintf("notemp_%d", time.Now().UnixNano()%1_000_000)
+	dbName := pgx.Identifier{conn.Config().Database}.Sanitize()
+	exec(t, conn, fmt.Sprintf(`CREATE TABLE items (id bigint PRIMARY KEY, amount text NOT NULL);
+		INSERT INTO items SELECT g, (g * 3)::text FROM generate_series(1, 6000) g; ANALYZE items;
+		CREATE ROLE %[1]s LOGIN; GRANT ALL ON SCHEMA public TO %[1]s; ALTER TABLE items OWNER TO %[1]s;
+		GRANT CREATE ON DATABASE %[2]s TO %[1]s; REVOKE TEMPORARY ON DATABASE %[2]s FROM PUBLIC`, role, dbName))
+	t.Cleanup(func() {
+		c := dbtest.Connect(t, url)
+		c.Exec(context.Background(), fmt.Sprintf(`DROP OWNED BY %[1]s CASCADE; DROP ROLE %[1]s`, role))
+	})
+	p := planFor(t, conn, "ALTER TABLE items ALTER COLUMN amount TYPE integer USING amount::integer")
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roleURL := strings.Replace(url, "://"+cfg.User+"@", "://"+role+"@", 1)
+	if roleURL == url {
+		t.Fatalf("cannot make a URL for role %s from %s", role, url)
+	}
+	ev := newEvents(t)
+	opts := confirmAll(p, ev)
+	opts.NoUsageCheck = true
+	opts.BatchSize = 500
+	opts.BackfillWorkers = 2
+	applyToEnd(t, roleURL, p, opts)
+	if !ev.said(db.EventNotice, "batches are sent one by one from cutover: the session cannot create its server-side loop in pg_temp (permission denied") {
+		t.Error("no notice said the batches are sent from the client, and why")
+	}
+	var wrong int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM items WHERE amount <> id * 3`).Scan(&wrong); err != nil {
+		t.Fatal(err)
+	}
+	if wrong != 0 {
+		t.Errorf("%d rows with a wrong amount", wrong)
+	}
+}
+
 // The adaptive pacer, fed by the monitor, under a concurrent workload that
 // updates the column being changed: the final column equals the
 // expression for every row, progress reports rate, ETA and sizes that

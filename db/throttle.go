@@ -23,10 +23,10 @@ package db
 // A batch holds row locks for its whole duration: a workload transaction
 // that updates a row of the current batch waits up to TargetBatch; and a
 // batch is a burst of CPU the application's queries may wait behind on a
-// busy server. That is why TargetBatch is short (5 ms by default, a few
+// busy server. That is why TargetBatch is short (10 ms by default, a few
 // hundred keys): the benchmark (docs/benchmarks.md) saw lock waits over
-// 100 ms at 50 ms, none at 25 ms, and the workload's p99 lower with short
-// batches and an idle gap after each (--batch-gap) than with long ones.
+// 100 ms at 50 ms, none at 25 ms or less; 5 ms batches were slower and
+// not kinder to the workload's p99 than 10 ms ones.
 
 import (
 	"fmt"
@@ -36,7 +36,7 @@ import (
 
 // Defaults of the throttle (flags of cutover apply).
 const (
-	DefaultBatchTarget        = 5 * time.Millisecond
+	DefaultBatchTarget        = 10 * time.Millisecond
 	DefaultLatencyBudget      = 50 * time.Millisecond
 	DefaultMaxLockWaiters     = 0
 	DefaultMaxLockWait        = 25 * time.Millisecond
