@@ -21,3 +21,19 @@ func TestApplyBackfillWorkersBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyBatchGapBadInput: --batch-gap below 0 or over 1s is one line on
+// stderr and exit 2, before a connection is made.
+func TestApplyBatchGapBadInput(t *testing.T) {
+	for _, d := range []string{"-1ms", "2s"} {
+		args := []string{"apply", "--plan", "plan.json", "--db", "postgres://x@127.0.0.1:1/x", "--batch-gap", d}
+		var out, errb bytes.Buffer
+		code := Run(args, strings.NewReader(""), &out, &errb, Sample{})
+		if code != ExitBadInput {
+			t.Errorf("--batch-gap %s: exit %d, want %d (stderr %q)", d, code, ExitBadInput, errb.String())
+		}
+		if msg := errb.String(); strings.Count(msg, "\n") != 1 || !strings.Contains(msg, "--batch-gap must be between 0 and 1s") {
+			t.Errorf("--batch-gap %s: stderr %q, want one line saying the range", d, msg)
+		}
+	}
+}

@@ -59,41 +59,33 @@ const DefaultBatchGap = time.Millisecond
 // whether the range is done, and the time spent in batches
 // (milliseconds). The key columns' types are the table's (%TYPE).
 func loopProcedure(b *plans.Backfill, batch string, hi bool) string {
-	k := len(b.Key)
-	var params []string
-	keyType := func(c string) string { return b.Table + "." + c + "%TYPE" }
-	for _, c := range b.Key {
-		params = append(params, keyType(c))
+	var params, advance []string
+	param := func(name, typ string) { params = append(params, name+" "+typ) }
+	for i, c := range b.Key {
+		param(fmt.Sprintf("cutover_key%d", i+1), b.Table+"."+c+"%TYPE")
+		advance = append(advance, fmt.Sprintf("      cutover_key%d := cutover_upper[%d];\n", i+1, i+1))
 	}
 	if hi {
-		for _, c := range b.Key {
-			params = append(params, keyType(c))
+		for i, c := range b.Key {
+			param(fmt.Sprintf("cutover_hi%d", i+1), b.Table+"."+c+"%TYPE")
 		}
 	}
-	limit := len(params) + 1
-	params = append(params, "int", "text", "text", "int", "INOUT text[]")
+	param("cutover_limit", "int")
+	param("cutover_plan", "text")
+	param("cutover_step", "text")
+	param("cutover_range", "int")
+	params = append(params, "INOUT cutover_cursor text[]")
 	if hi {
-		params = append(params, "text[]")
+		param("cutover_hi", "text[]")
 	}
-	budget := len(params) + 1
-	params = append(params, "float8", "float8", "INOUT bigint", "INOUT int", "INOUT boolean", "INOUT float8")
-	out := budget + 2
+	param("cutover_budget", "float8")
+	param("cutover_gap", "float8")
+	params = append(params, "INOUT cutover_rows bigint", "INOUT cutover_batches int", "INOUT cutover_done boolean", "INOUT cutover_busy float8")
 
-	var aliases, advance []string
-	alias := func(name string, n int) { aliases = append(aliases, fmt.Sprintf("  %s ALIAS FOR $%d;\n", name, n)) }
-	for i := 1; i <= k; i++ {
-		alias(fmt.Sprintf("cutover_key%d", i), i)
-		advance = append(advance, fmt.Sprintf("      cutover_key%d := cutover_upper[%d];\n", i, i))
-	}
-	alias("cutover_cursor", limit+4)
-	alias("cutover_budget", budget)
-	alias("cutover_gap", budget+1)
-	alias("cutover_rows", out)
-	alias("cutover_batches", out+1)
-	alias("cutover_done", out+2)
-	alias("cutover_busy", out+3)
-
-	body := "\n#variable_conflict use_column\nDECLARE\n" + strings.Join(aliases, "") +
+	// The parameters are named (cutover_...) for the body's own use; the
+	// batch statement names them by number, and where a name is also a
+	// column of the table, the column wins (use_column).
+	body := "\n#variable_conflict use_column\nDECLARE\n" +
 		"  cutover_upper text[];\n  cutover_n bigint;\n  cutover_last boolean;\n  cutover_written bigint;\n" +
 		"  cutover_start timestamptz := clock_timestamp();\n  cutover_t timestamptz;\n" +
 		"BEGIN\n" +
