@@ -844,7 +844,8 @@ func (p *parallelBackfill) progress() *BackfillProgress {
 // conflict, or the attempt and time bounds are reached (withRetry's loop,
 // per worker; the workers' retry events are serialized).
 func (p *parallelBackfill) retry(ctx context.Context, rg *BackfillRange, attempt func(n int) error) error {
-	subj := p.ref.subject(fmt.Sprintf("batch after key %s (range %d)", keyText(orStart(rg)), rg.No+1))
+	subj := p.ref.subject("")
+	subj.whatNow = func() string { return fmt.Sprintf("batch after key %s (range %d)", keyText(orStart(rg)), rg.No+1) }
 	return p.e.retryLoop(ctx, subj, func(_ context.Context, n int) error { return attempt(n) }, func(ev ApplyEvent) {
 		p.mu.Lock()
 		defer p.mu.Unlock()

@@ -607,6 +607,77 @@ func TestParallelBackfillLoopKilledMidCall(t *testing.T) {
 	checkRangesCovered(t, conn, db.PlanID(p), step.ID, rows)
 }
 
+// A batch of the server-side loop that waits for a row lock longer than
+// the lock timeout fails its call; the batches the call committed before
+// it are read back from the range's checkpoint, the retry starts right
+// after them, and once the lock is gone every row is updated exactly once.
+func TestParallelBackfillLoopRetriesALockedRow(t *testing.T) {
+	url := dbtest.NewDatabase(t)
+	conn := dbtest.Connect(t, url)
+	const rows = 20000
+	exec(t, conn, fmt.Sprintf(`CREATE TABLE items (id bigint PRIMARY KEY, amount text NOT NULL);
+		INSERT INTO items SELECT g, (g * 7)::text FROM generate_series(1, %d) g; ANALYZE items`, rows))
+	hitCounter(t, conn, "items", "NEW.id::text")
+	p := planFor(t, conn, "ALTER TABLE items ALTER COLUMN amount TYPE integer USING amount::integer")
+	blocker := dbtest.Connect(t, url)
+	ev := newEvents(t)
+	opts := confirmAll(p, ev)
+	opts.SkipTriggers = false
+	opts.BatchSize = 200
+	opts.BackfillWorkers = 2
+	opts.BatchGap = time.Millisecond
+	opts.MaxRetryTime = time.Minute
+	// The lock is released once a batch has been retried on it (or after
+	// 20s, and then the test fails).
+	retried := make(chan struct{})
+	var retriedOnce sync.Once
+	opts.OnEvent = func(e db.ApplyEvent) {
+		ev.on(e)
+		if e.Kind == db.EventStepRetry && strings.Contains(e.Message, "batch after key") {
+			retriedOnce.Do(func() { close(retried) })
+		}
+	}
+	var once sync.Once
+	locked := db.WithHook(opts, func(ctx context.Context, point, step string, n int) error {
+		if point != "loop-call" {
+			return nil
+		}
+		// Once the backfill runs, lock a row far ahead of the workers
+		// (the expand steps before would wait for the lock instead).
+		var err error
+		once.Do(func() {
+			_, err = blocker.Exec(ctx, `BEGIN; SELECT * FROM items WHERE id = 15000 FOR UPDATE`)
+			go func() {
+				select {
+				case <-retried:
+					time.Sleep(300 * time.Millisecond) // a second attempt waits too
+				case <-time.After(20 * time.Second):
+				}
+				blocker.Exec(context.Background(), `COMMIT`)
+			}()
+		})
+		return err
+	})
+	applyToEnd(t, url, p, locked)
+	// Batches of 200 keys from the range's start (12500): the one holding
+	// row 15000 starts after 14900, where the failed call's committed
+	// batches, read back, put the retry.
+	if !ev.said(db.EventStepRetry, "batch after key 14900 (range 6) attempt 1/30: lock not granted") {
+		t.Error("no retry of the batch holding the locked row, after the batches its call committed")
+	}
+	if missed, twice := hitsPerRow(t, conn, "items", "NEW.id::text"); missed != 0 || twice != 0 {
+		t.Errorf("%d rows never updated, %d updated more than once", missed, twice)
+	}
+	var wrong int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM items WHERE amount <> id * 7`).Scan(&wrong); err != nil {
+		t.Fatal(err)
+	}
+	if wrong != 0 {
+		t.Errorf("%d rows with a wrong amount", wrong)
+	}
+	checkRangesCovered(t, conn, db.PlanID(p), theBackfill(t, p).ID, rows)
+}
+
 // A composite key is split by its leading column; a range bound falls
 // inside a run of equal leading values. A text leading key is split by its
 // histogram.

@@ -90,6 +90,18 @@ type retrySubject struct {
 	deploy   int
 	rollback bool
 	what     string // "step", "batch 12", "gate"
+	// whatNow, when set, says what instead, at the time of each attempt
+	// (a backfill range's next batch moves when a failed call of the
+	// server-side loop had committed batches).
+	whatNow func() string
+}
+
+// desc is what is retried.
+func (s retrySubject) desc() string {
+	if s.whatNow != nil {
+		return s.whatNow()
+	}
+	return s.what
 }
 
 // withRetry runs attempt until it succeeds, fails with anything but a lock
@@ -138,7 +150,7 @@ func (e *Engine) retryLoop(ctx context.Context, subj retrySubject, attempt attem
 			wait = rest
 		}
 		emit(ApplyEvent{Kind: EventStepRetry, StepID: subj.stepID, Phase: subj.phase, Deploy: subj.deploy, Rollback: subj.rollback, Attempt: n,
-			Message: fmt.Sprintf("%s attempt %d/%d: %s; retrying in %s", subj.what, n, e.opts.MaxAttempts, why, roundDur(wait)),
+			Message: fmt.Sprintf("%s attempt %d/%d: %s; retrying in %s", subj.desc(), n, e.opts.MaxAttempts, why, roundDur(wait)),
 			Retry:   &RetryInfo{Attempt: n, MaxAttempts: e.opts.MaxAttempts, Wait: wait, SQLState: code, Blockers: by}})
 		t := time.NewTimer(wait)
 		select {
@@ -155,8 +167,8 @@ func (s retrySubject) label() string {
 	if s.rollback {
 		l += " (rollback)"
 	}
-	if s.what != "" && s.what != "step" {
-		l += " " + s.what
+	if w := s.desc(); w != "" && w != "step" {
+		l += " " + w
 	}
 	return l
 }
