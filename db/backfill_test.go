@@ -638,6 +638,7 @@ func TestParallelBackfillLoopRetriesALockedRow(t *testing.T) {
 		}
 	}
 	var once sync.Once
+	var committer sync.WaitGroup // the blocker's COMMIT, before the test ends
 	locked := db.WithHook(opts, func(ctx context.Context, point, step string, n int) error {
 		if point != "loop-call" {
 			return nil
@@ -647,7 +648,9 @@ func TestParallelBackfillLoopRetriesALockedRow(t *testing.T) {
 		var err error
 		once.Do(func() {
 			_, err = blocker.Exec(ctx, `BEGIN; SELECT * FROM items WHERE id = 15000 FOR UPDATE`)
+			committer.Add(1)
 			go func() {
+				defer committer.Done()
 				select {
 				case <-retried:
 					time.Sleep(300 * time.Millisecond) // a second attempt waits too
@@ -659,6 +662,7 @@ func TestParallelBackfillLoopRetriesALockedRow(t *testing.T) {
 		return err
 	})
 	applyToEnd(t, url, p, locked)
+	committer.Wait()
 	// Batches of 200 keys from the range's start (12500): the one holding
 	// row 15000 starts after 14900, where the failed call's committed
 	// batches, read back, put the retry.
