@@ -13,7 +13,9 @@ package db
 // instead, by one session (below).
 //
 // Batch sizing is behind the Pacer interface: FixedPacer (--batch-size) is
-// the simple policy; an adaptive one (issue 5) plugs in there.
+// the simple policy; the adaptive one (throttle.go) plugs in there. A keyed
+// backfill's worker runs its batches in a server-side loop
+// (backfill_loop.go) when its session can create it.
 
 import (
 	"context"
@@ -22,6 +24,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	pg_query "github.com/pganalyze/pg_query_go/v5"
 
 	"github.com/cutover/cutover/plans"
 )
@@ -54,6 +57,9 @@ type backfillStatements struct {
 	// loop[hi] create the server-side loop over a range without / with
 	// an upper key, loopCall[hi] call it (see backfill_loop.go).
 	loop, loopCall [2]string
+	// loopErr says why there is no loop (the workers then send their
+	// batches from the client).
+	loopErr error
 	// change is the range UPDATE/DELETE: $1..$k lower key (omitted in
 	// changeFirst), then $k+1..$2k upper key. For ctid ranges: $1, $2 tids.
 	changeFirst, change string
@@ -133,6 +139,17 @@ func backfillSQL(b *plans.Backfill) (*backfillStatements, error) {
 		}
 		if n := parseOne(s); n == nil || (n.GetCreateFunctionStmt() == nil && n.GetCallStmt() == nil) {
 			return nil, fmt.Errorf("its backfill's server-side loop does not make one valid statement: %s", shortSQL(s))
+		}
+	}
+	// The loop's plpgsql body must parse too; if pg_query's plpgsql parser
+	// refuses it, the workers send their batches from the client.
+	for _, s := range out.loop {
+		if s == "" {
+			continue
+		}
+		if _, err := pg_query.ParsePlPgSqlToJSON(s); err != nil {
+			out.loop, out.loopErr = [2]string{}, fmt.Errorf("its plpgsql body does not parse: %v", err)
+			break
 		}
 	}
 	return out, nil

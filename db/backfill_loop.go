@@ -144,6 +144,9 @@ func dollarQuote(body string) string {
 // createLoop creates the loop procedures in the worker's session; an
 // error means the session runs its batches from the client.
 func createLoop(ctx context.Context, conn *pgx.Conn, sqls *backfillStatements) error {
+	if sqls.loopErr != nil {
+		return sqls.loopErr
+	}
 	for _, sql := range sqls.loop {
 		if _, err := conn.Exec(ctx, sql); err != nil {
 			return err
