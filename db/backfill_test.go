@@ -89,16 +89,7 @@ func TestBackfillKilledThenResumedUpdatesEachRowOnce(t *testing.T) {
 		t.Fatalf("%d rows updated when killed in batch 4, want the 3 committed batches' 3000", done)
 	}
 	applyToEnd(t, url, p, opts)
-	if missed, twice := hitsPerRow(t, conn, "items", "NEW.id::text"); missed != 0 || twice != 0 {
-		t.Errorf("%d rows never updated, %d updated more than once", missed, twice)
-	}
-	var wrong int
-	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM items WHERE amount <> id * 7`).Scan(&wrong); err != nil {
-		t.Fatal(err)
-	}
-	if wrong != 0 {
-		t.Errorf("%d rows with a wrong amount", wrong)
-	}
+	checkItemsOnce(t, conn, db.PlanID(p), theBackfill(t, p).ID, 12000)
 	if !ev.said(db.EventNotice, "fires the UPDATE trigger(s) count_hits") {
 		t.Error("no notice said the batches fire count_hits")
 	}
@@ -167,14 +158,7 @@ func TestBackfillSkipTriggers(t *testing.T) {
 	hitCounter(t, conn, "items", "NEW.id::text")
 	exec(t, conn, fmt.Sprintf(`ALTER TABLE hits OWNER TO %[1]s; ALTER FUNCTION count_hit() OWNER TO %[1]s`, role))
 	p := planFor(t, conn, "ALTER TABLE items ALTER COLUMN amount TYPE integer USING amount::integer")
-	cfg, err := pgx.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roleURL := strings.Replace(url, "://"+cfg.User+"@", "://"+role+"@", 1)
-	if roleURL == url {
-		t.Fatalf("cannot make a URL for role %s from %s", role, url)
-	}
+	roleURL := urlAs(t, url, role)
 	opts := confirmAll(p, newEvents(t))
 	opts.SkipTriggers = true
 	opts.NoUsageCheck = true
@@ -187,6 +171,20 @@ func TestBackfillSkipTriggers(t *testing.T) {
 	if hits != 0 || wrong != 0 {
 		t.Errorf("with --skip-triggers: %d trigger firings (want 0), %d wrong rows", hits, wrong)
 	}
+}
+
+// urlAs returns url with role as its user.
+func urlAs(t *testing.T, url, role string) string {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := strings.Replace(url, "://"+cfg.User+"@", "://"+role+"@", 1)
+	if out == url {
+		t.Fatalf("cannot make a URL for role %s from %s", role, url)
+	}
+	return out
 }
 
 // A role that may not create temporary objects cannot have the
@@ -206,14 +204,7 @@ func TestParallelBackfillWithoutTempPrivilege(t *testing.T) {
 		c.Exec(context.Background(), fmt.Sprintf(`DROP OWNED BY %[1]s CASCADE; DROP ROLE %[1]s`, role))
 	})
 	p := planFor(t, conn, "ALTER TABLE items ALTER COLUMN amount TYPE integer USING amount::integer")
-	cfg, err := pgx.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roleURL := strings.Replace(url, "://"+cfg.User+"@", "://"+role+"@", 1)
-	if roleURL == url {
-		t.Fatalf("cannot make a URL for role %s from %s", role, url)
-	}
+	roleURL := urlAs(t, url, role)
 	ev := newEvents(t)
 	opts := confirmAll(p, ev)
 	opts.NoUsageCheck = true
@@ -457,6 +448,41 @@ func theBackfill(t *testing.T, p *plans.Plan) *plans.Step {
 	return nil
 }
 
+// checkPartialCount checks, after a killed backfill's sessions are gone,
+// that some but not all rows were updated (hits) and that the key ranges'
+// checkpoints count exactly those; it returns the count.
+func checkPartialCount(t *testing.T, conn *pgx.Conn, planID, stepID string, rows int64) int64 {
+	t.Helper()
+	var hits, inRanges int64
+	if err := conn.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM hits),
+		(SELECT coalesce(sum(rows_done), 0) FROM cutover.backfill_ranges WHERE plan_id = $1 AND step_id = $2)`,
+		planID, stepID).Scan(&hits, &inRanges); err != nil {
+		t.Fatal(err)
+	}
+	if hits == 0 || hits >= rows || hits != inRanges {
+		t.Fatalf("killed: %d rows updated, the ranges' checkpoints say %d: want the same partial count", hits, inRanges)
+	}
+	return hits
+}
+
+// checkItemsOnce checks the end of a backfill of items (amount = id * 7):
+// every row updated exactly once (hits), every amount right, and the key
+// ranges covered with their checkpoints.
+func checkItemsOnce(t *testing.T, conn *pgx.Conn, planID, stepID string, rows int64) {
+	t.Helper()
+	if missed, twice := hitsPerRow(t, conn, "items", "NEW.id::text"); missed != 0 || twice != 0 {
+		t.Errorf("%d rows never updated, %d updated more than once", missed, twice)
+	}
+	var wrong int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM items WHERE amount <> id * 7`).Scan(&wrong); err != nil {
+		t.Fatal(err)
+	}
+	if wrong != 0 {
+		t.Errorf("%d rows with a wrong amount", wrong)
+	}
+	checkRangesCovered(t, conn, planID, stepID, rows)
+}
+
 // Parallel workers killed mid-batch (one of them inside its batch's
 // transaction, the others wherever they are), then resumed with another
 // worker count: every row is updated exactly once (counted by a trigger),
@@ -487,15 +513,7 @@ func TestParallelBackfillKilledThenResumed(t *testing.T) {
 	// server when their sessions end; then the rows updated (hits) and the
 	// ranges' checkpoints must agree, in one snapshot.
 	waitGone(t, conn)
-	var hits, inRanges int64
-	if err := conn.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM hits),
-		(SELECT coalesce(sum(rows_done), 0) FROM cutover.backfill_ranges WHERE plan_id = $1 AND step_id = $2)`,
-		db.PlanID(p), step.ID).Scan(&hits, &inRanges); err != nil {
-		t.Fatal(err)
-	}
-	if hits == 0 || hits >= rows || hits != inRanges {
-		t.Fatalf("killed: %d rows updated, the ranges' checkpoints say %d: want the same partial count", hits, inRanges)
-	}
+	checkPartialCount(t, conn, db.PlanID(p), step.ID, rows)
 	var nranges int
 	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM cutover.backfill_ranges`).Scan(&nranges); err != nil {
 		t.Fatal(err)
@@ -511,17 +529,7 @@ func TestParallelBackfillKilledThenResumed(t *testing.T) {
 	ev2 := newEvents(t)
 	opts.OnEvent = ev2.on
 	applyToEnd(t, url, p, opts)
-	if missed, twice := hitsPerRow(t, conn, "items", "NEW.id::text"); missed != 0 || twice != 0 {
-		t.Errorf("%d rows never updated, %d updated more than once", missed, twice)
-	}
-	var wrong int
-	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM items WHERE amount <> id * 7`).Scan(&wrong); err != nil {
-		t.Fatal(err)
-	}
-	if wrong != 0 {
-		t.Errorf("%d rows with a wrong amount", wrong)
-	}
-	checkRangesCovered(t, conn, db.PlanID(p), step.ID, rows)
+	checkItemsOnce(t, conn, db.PlanID(p), step.ID, rows)
 	// The resumed run's totals start from the checkpoints (the killed
 	// run's batches) and end at every row.
 	var final *db.BackfillProgress
@@ -538,18 +546,25 @@ func TestParallelBackfillKilledThenResumed(t *testing.T) {
 	}
 }
 
+// itemsTypeChange creates items (rows rows, amount = id * 7 as text, a
+// trigger counting each row's updates in hits) and plans its type change.
+func itemsTypeChange(t *testing.T, rows int) (string, *pgx.Conn, *plans.Plan) {
+	t.Helper()
+	url := dbtest.NewDatabase(t)
+	conn := dbtest.Connect(t, url)
+	exec(t, conn, fmt.Sprintf(`CREATE TABLE items (id bigint PRIMARY KEY, amount text NOT NULL);
+		INSERT INTO items SELECT g, (g * 7)::text FROM generate_series(1, %d) g; ANALYZE items`, rows))
+	hitCounter(t, conn, "items", "NEW.id::text")
+	return url, conn, planFor(t, conn, "ALTER TABLE items ALTER COLUMN amount TYPE integer USING amount::integer")
+}
+
 // The server-side loop killed in the middle of its calls (every session's
 // socket closes while the workers' backends are running batches): the
 // batches they committed stay, each with its range's checkpoint, the ones
 // in flight roll back, and the resumed run updates every other row once.
 func TestParallelBackfillLoopKilledMidCall(t *testing.T) {
-	url := dbtest.NewDatabase(t)
-	conn := dbtest.Connect(t, url)
 	const rows = 60000
-	exec(t, conn, fmt.Sprintf(`CREATE TABLE items (id bigint PRIMARY KEY, amount text NOT NULL);
-		INSERT INTO items SELECT g, (g * 7)::text FROM generate_series(1, %d) g; ANALYZE items`, rows))
-	hitCounter(t, conn, "items", "NEW.id::text")
-	p := planFor(t, conn, "ALTER TABLE items ALTER COLUMN amount TYPE integer USING amount::integer")
+	url, conn, p := itemsTypeChange(t, rows)
 	step := theBackfill(t, p)
 	ev := newEvents(t)
 	opts := confirmAll(p, ev)
@@ -583,28 +598,10 @@ func TestParallelBackfillLoopKilledMidCall(t *testing.T) {
 	// The backends notice the closed sockets and stop; then the rows
 	// updated (hits) and the ranges' checkpoints must agree.
 	waitGone(t, conn)
-	var hits, inRanges int64
-	if err := conn.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM hits),
-		(SELECT coalesce(sum(rows_done), 0) FROM cutover.backfill_ranges WHERE plan_id = $1 AND step_id = $2)`,
-		db.PlanID(p), step.ID).Scan(&hits, &inRanges); err != nil {
-		t.Fatal(err)
-	}
-	if hits == 0 || hits >= rows || hits != inRanges {
-		t.Fatalf("killed: %d rows updated, the ranges' checkpoints say %d: want the same partial count", hits, inRanges)
-	}
+	hits := checkPartialCount(t, conn, db.PlanID(p), step.ID, rows)
 	t.Logf("killed after %d calls: %d of %d rows", calls.Load(), hits, rows)
 	applyToEnd(t, url, p, opts)
-	if missed, twice := hitsPerRow(t, conn, "items", "NEW.id::text"); missed != 0 || twice != 0 {
-		t.Errorf("%d rows never updated, %d updated more than once", missed, twice)
-	}
-	var wrong int
-	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM items WHERE amount <> id * 7`).Scan(&wrong); err != nil {
-		t.Fatal(err)
-	}
-	if wrong != 0 {
-		t.Errorf("%d rows with a wrong amount", wrong)
-	}
-	checkRangesCovered(t, conn, db.PlanID(p), step.ID, rows)
+	checkItemsOnce(t, conn, db.PlanID(p), step.ID, rows)
 }
 
 // A batch of the server-side loop that waits for a row lock longer than
@@ -612,13 +609,8 @@ func TestParallelBackfillLoopKilledMidCall(t *testing.T) {
 // it are read back from the range's checkpoint, the retry starts right
 // after them, and once the lock is gone every row is updated exactly once.
 func TestParallelBackfillLoopRetriesALockedRow(t *testing.T) {
-	url := dbtest.NewDatabase(t)
-	conn := dbtest.Connect(t, url)
 	const rows = 20000
-	exec(t, conn, fmt.Sprintf(`CREATE TABLE items (id bigint PRIMARY KEY, amount text NOT NULL);
-		INSERT INTO items SELECT g, (g * 7)::text FROM generate_series(1, %d) g; ANALYZE items`, rows))
-	hitCounter(t, conn, "items", "NEW.id::text")
-	p := planFor(t, conn, "ALTER TABLE items ALTER COLUMN amount TYPE integer USING amount::integer")
+	url, conn, p := itemsTypeChange(t, rows)
 	blocker := dbtest.Connect(t, url)
 	ev := newEvents(t)
 	opts := confirmAll(p, ev)
@@ -669,17 +661,7 @@ func TestParallelBackfillLoopRetriesALockedRow(t *testing.T) {
 	if !ev.said(db.EventStepRetry, "batch after key 14900 (range 6) attempt 1/30: lock not granted") {
 		t.Error("no retry of the batch holding the locked row, after the batches its call committed")
 	}
-	if missed, twice := hitsPerRow(t, conn, "items", "NEW.id::text"); missed != 0 || twice != 0 {
-		t.Errorf("%d rows never updated, %d updated more than once", missed, twice)
-	}
-	var wrong int
-	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM items WHERE amount <> id * 7`).Scan(&wrong); err != nil {
-		t.Fatal(err)
-	}
-	if wrong != 0 {
-		t.Errorf("%d rows with a wrong amount", wrong)
-	}
-	checkRangesCovered(t, conn, db.PlanID(p), theBackfill(t, p).ID, rows)
+	checkItemsOnce(t, conn, db.PlanID(p), theBackfill(t, p).ID, rows)
 }
 
 // A composite key is split by its leading column; a range bound falls
