@@ -129,7 +129,7 @@ func ExportMarkdown(r *RunReport) string {
 // writeRangeBatches summarizes a keyed backfill's batches from its
 // checkpoints: they leave no audit row (see backfill_parallel.go).
 func writeRangeBatches(b *strings.Builder, p *plans.Plan, stepID string, cp *Checkpoint) {
-	fmt.Fprintf(b, "- Backfill: %s committed, %s changed, last checkpoint at %s; each batch is one statement that changes the next keys of its key range and writes the range's checkpoint (cutover.backfill_ranges); committed batches are counted there, not listed here.",
+	fmt.Fprintf(b, "- Backfill: %s committed, %s changed, last checkpoint at %s; each batch is one statement that changes the next keys of its key range and writes the range's checkpoint (cutover.backfill_ranges), run in a loop on the server by each worker's session (a procedure in its pg_temp; sent one by one from cutover when the session cannot create it); committed batches are counted there, not listed here.",
 		plural(int64(cp.Batches), "batch"), plural(cp.RowsDone, "row"), stamp(cp.Updated))
 	for _, ref := range p.Steps() {
 		if ref.Step.ID != stepID || ref.Step.Backfill == nil {
