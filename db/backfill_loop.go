@@ -106,7 +106,9 @@ func loopProcedure(b *plans.Backfill, batch string, hi bool) string {
 		"    END IF;\n" +
 		"    IF cutover_last THEN\n      cutover_done := true;\n      EXIT;\n    END IF;\n" +
 		"    EXIT WHEN 1000 * extract(epoch FROM clock_timestamp() - cutover_start) >= cutover_budget;\n" +
-		"    IF cutover_gap > 0 THEN\n      PERFORM pg_sleep(cutover_gap / 1000);\n    END IF;\n" +
+		"    IF cutover_gap > 0 THEN\n" +
+		"      PERFORM pg_sleep(least(cutover_gap, cutover_budget - 1000 * extract(epoch FROM clock_timestamp() - cutover_start)) / 1000);\n" +
+		"    END IF;\n" +
 		"  END LOOP;\n" +
 		"END\n"
 	return fmt.Sprintf("CREATE OR REPLACE PROCEDURE pg_temp.%s(%s) LANGUAGE plpgsql AS %s",
@@ -157,18 +159,18 @@ func createLoop(ctx context.Context, conn *pgx.Conn, sqls *backfillStatements) e
 }
 
 // loopStep runs one call of the server-side loop on a range that has a
-// cursor. When the call fails, the batches it committed stay: the range's
-// checkpoint is read back and accounted for (rg and the totals) before
-// the error is returned, so that a retry starts after them and a data
-// error names the batch that failed.
-func (p *parallelBackfill) loopStep(ctx context.Context, w *backfillWorker, rg *BackfillRange, size, attempt int, cursor, hi []string) (rangeOutcome, error) {
+// cursor, idling gap after each batch. When the call fails, the batches it
+// committed stay: the range's checkpoint is read back and accounted for
+// (rg and the totals) before the error is returned, so that a retry
+// starts after them and a data error names the batch that failed.
+func (p *parallelBackfill) loopStep(ctx context.Context, w *backfillWorker, rg *BackfillRange, size, attempt int, cursor, hi []string, gap time.Duration) (rangeOutcome, error) {
 	e, s := p.e, p.ref.step
 	keyArgs := append(append(anys(cursor), anys(hi)...), size)
 	args := append(slices.Clone(keyArgs), e.planID, s.ID, rg.No, cursor)
 	if hi != nil {
 		args = append(args, hi)
 	}
-	args = append(args, float64(loopBudget)/float64(time.Millisecond), float64(e.opts.BatchGap)/float64(time.Millisecond))
+	args = append(args, float64(loopBudget)/float64(time.Millisecond), float64(gap)/float64(time.Millisecond))
 	var res rangeOutcome
 	if err := e.hook(ctx, "loop-call", s.ID, int(p.calls.Add(1))); err != nil {
 		return res, err

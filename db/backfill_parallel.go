@@ -419,6 +419,9 @@ type backfillWorker struct {
 	no   int
 	conn *pgx.Conn
 	loop bool // the session has the server-side loop (backfill_loop.go)
+	// gap is the throttle's pause after each batch of the next call of
+	// the loop (0: --batch-gap alone).
+	gap time.Duration
 }
 
 // parallelBackfill is one run of a parallel backfill: the shared pacer,
@@ -446,6 +449,7 @@ type parallelBackfill struct {
 	estimate  int64
 	lastKey   []string
 	workers   int
+	gap       time.Duration // the pacer's first pause: each worker's first gap
 	calls     atomic.Int64 // calls of the server-side loop (a test hook's count)
 }
 
@@ -487,8 +491,9 @@ func (e *Engine) runParallel(ctx context.Context, ref stepRef, sqls *backfillSta
 				plural(int64(n), "worker"), len(ranges), len(pending), s.Backfill.Key[0])})
 	}
 	if n > 0 {
-		size, _ := p.pacer.Next(nil)
+		size, pause := p.pacer.Next(nil)
 		p.size = max(size, 1)
+		p.gap = pause
 		if err := e.runWorkers(ctx, p, pending, n); err != nil {
 			return err
 		}
@@ -528,7 +533,7 @@ func (e *Engine) runWorkers(ctx context.Context, p *parallelBackfill, pending []
 		if err != nil {
 			return err
 		}
-		w := &backfillWorker{no: i, conn: conn}
+		w := &backfillWorker{no: i, conn: conn, gap: p.gap}
 		workers = append(workers, w)
 		if !e.opts.clientBatches {
 			if err := createLoop(ctx, conn, p.sqls); err != nil {
@@ -640,7 +645,7 @@ func (p *parallelBackfill) work(ctx context.Context, w *backfillWorker, queue <-
 			err := p.retry(ctx, rg, func(n int) error {
 				var err error
 				if cursor, hi := rangeCursor(rg); w.loop && cursor != nil {
-					res, err = p.loopStep(ctx, w, rg, size, n, cursor, hi)
+					res, err = p.loopStep(ctx, w, rg, size, n, cursor, hi, max(e.opts.BatchGap, w.gap))
 				} else {
 					res, err = p.batch(ctx, w, rg, size, n)
 				}
@@ -664,6 +669,11 @@ func (p *parallelBackfill) work(ctx context.Context, w *backfillWorker, queue <-
 			// The batch holds its slot until it is accounted for: a
 			// pause is reported once no batch is in flight or unreported.
 			pause, total := p.committed(res, size, per)
+			if w.loop && res.batches > 1 {
+				// The throttle's pause follows each batch: in the loop,
+				// it is the gap after each of the next call's batches.
+				w.gap, pause = pause, 0
+			}
 			if res.batches > 0 {
 				err = e.hook(ctx, "batch-committed", s.ID, int(total))
 			}

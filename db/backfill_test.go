@@ -604,6 +604,42 @@ func TestParallelBackfillLoopKilledMidCall(t *testing.T) {
 	checkItemsOnce(t, conn, db.PlanID(p), step.ID, rows)
 }
 
+// pausingPacer asks for a fixed size and a pause after every batch (what
+// the throttle does while the application's latency is over budget).
+type pausingPacer struct {
+	size  int
+	pause time.Duration
+}
+
+func (p pausingPacer) Next(*db.BatchResult) (int, time.Duration) { return p.size, p.pause }
+
+// The throttle's pause follows every batch, not every call of the loop:
+// 100 batches with a 20 ms pause after each take at least 2 s, although a
+// call runs for 200 ms.
+func TestParallelBackfillLoopPausesAfterEachBatch(t *testing.T) {
+	const rows = 10000
+	url, conn, p := itemsTypeChange(t, rows)
+	opts := confirmAll(p, newEvents(t))
+	opts.SkipTriggers = false
+	opts.BackfillWorkers = 1
+	opts.Pacer = pausingPacer{size: 100, pause: 20 * time.Millisecond}
+	var first time.Time // the first call of the loop (after the range's first batch)
+	timed := db.WithHook(opts, func(ctx context.Context, point, step string, n int) error {
+		if point == "loop-call" && n == 1 {
+			first = time.Now()
+		}
+		return nil
+	})
+	applyToEnd(t, url, p, timed)
+	if first.IsZero() {
+		t.Fatal("the backfill did not run the server-side loop")
+	}
+	if took := time.Since(first); took < 1800*time.Millisecond {
+		t.Errorf("100 batches with a 20ms pause after each took %s, want at least about 2s", took)
+	}
+	checkItemsOnce(t, conn, db.PlanID(p), theBackfill(t, p).ID, rows)
+}
+
 // A batch of the server-side loop that waits for a row lock longer than
 // the lock timeout fails its call; the batches the call committed before
 // it are read back from the range's checkpoint, the retry starts right
