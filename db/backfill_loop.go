@@ -5,7 +5,8 @@ package db
 // (pg_temp.cutover_batches, created when the worker connects) that runs
 // the same batch statement (rangeBatch: bound, range UPDATE, checkpoint)
 // in a loop, committing each batch and sleeping a short gap after it, for
-// about loopBudget, and returns what it did. The client decides between
+// about loopBudget (it returns rather than start a gap that would end
+// past it: the client then waits the gap out), and returns what it did. The client decides between
 // two calls (the throttle's batch size, pauses, the worker limit, the
 // operator's pause), exactly as it did between two batches.
 //
@@ -105,10 +106,8 @@ func loopProcedure(b *plans.Backfill, batch string, hi bool) string {
 		"      cutover_cursor := cutover_upper;\n" + strings.Join(advance, "") +
 		"    END IF;\n" +
 		"    IF cutover_last THEN\n      cutover_done := true;\n      EXIT;\n    END IF;\n" +
-		"    EXIT WHEN 1000 * extract(epoch FROM clock_timestamp() - cutover_start) >= cutover_budget;\n" +
-		"    IF cutover_gap > 0 THEN\n" +
-		"      PERFORM pg_sleep(least(cutover_gap, cutover_budget - 1000 * extract(epoch FROM clock_timestamp() - cutover_start)) / 1000);\n" +
-		"    END IF;\n" +
+		"    EXIT WHEN 1000 * extract(epoch FROM clock_timestamp() - cutover_start) + cutover_gap >= cutover_budget;\n" +
+		"    IF cutover_gap > 0 THEN\n      PERFORM pg_sleep(cutover_gap / 1000);\n    END IF;\n" +
 		"  END LOOP;\n" +
 		"END\n"
 	return fmt.Sprintf("CREATE OR REPLACE PROCEDURE pg_temp.%s(%s) LANGUAGE plpgsql AS %s",

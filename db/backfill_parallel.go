@@ -642,9 +642,11 @@ func (p *parallelBackfill) work(ctx context.Context, w *backfillWorker, queue <-
 			p.mu.Unlock()
 			start := time.Now()
 			var res rangeOutcome
+			looped := false
 			err := p.retry(ctx, rg, func(n int) error {
 				var err error
 				if cursor, hi := rangeCursor(rg); w.loop && cursor != nil {
+					looped = true
 					res, err = p.loopStep(ctx, w, rg, size, n, cursor, hi, max(e.opts.BatchGap, w.gap))
 				} else {
 					res, err = p.batch(ctx, w, rg, size, n)
@@ -669,10 +671,10 @@ func (p *parallelBackfill) work(ctx context.Context, w *backfillWorker, queue <-
 			// The batch holds its slot until it is accounted for: a
 			// pause is reported once no batch is in flight or unreported.
 			pause, total := p.committed(res, size, per)
-			if w.loop && res.batches > 1 {
+			if looped {
 				// The throttle's pause follows each batch: in the loop,
-				// it is the gap after each of the next call's batches.
-				w.gap, pause = pause, 0
+				// it is also the gap between the next call's batches.
+				w.gap = pause
 			}
 			if res.batches > 0 {
 				err = e.hook(ctx, "batch-committed", s.ID, int(total))
