@@ -450,7 +450,7 @@ type parallelBackfill struct {
 	lastKey   []string
 	workers   int
 	gap       time.Duration // the pacer's first pause: each worker's first gap
-	calls     atomic.Int64 // calls of the server-side loop (a test hook's count)
+	calls     atomic.Int64  // calls of the server-side loop (a test hook's count)
 }
 
 func b2i(b bool) int {
