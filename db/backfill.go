@@ -114,10 +114,10 @@ func backfillSQL(b *plans.Backfill) (*backfillStatements, error) {
 		out.batch = [2][2]string{{rangeBatch(b, head, false, false), rangeBatch(b, head, false, true)}, {rangeBatch(b, head, true, false), rangeBatch(b, head, true, true)}}
 		for hi := range 2 {
 			out.loop[hi] = loopProcedure(b, out.batch[1][hi], hi == 1)
-			// The batch statement's parameters with a cursor: the cursor,
-			// the hi (when hi), the limit, plan, step, range, cursor text,
-			// hi text (when hi).
-			out.loopCall[hi] = loopCall(hi == 1, k+hi*k+5+hi)
+			// The batch statement's parameters with a cursor: its key
+			// range's (up to the limit), then plan, step, range, cursor
+			// text and (when hi) hi text.
+			out.loopCall[hi] = loopCall(hi == 1, keyRange(b, true, hi == 1).limit+4+hi)
 		}
 		out.changeFirst = head + fmt.Sprintf("%s <= %s AND (%s)", tuple, params(1), b.Where)
 		out.change = head + fmt.Sprintf("%s > %s AND %s <= %s AND (%s)", tuple, params(1), tuple, params(k+1), b.Where)

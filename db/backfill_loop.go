@@ -5,10 +5,11 @@ package db
 // (pg_temp.cutover_batches, created when the worker connects) that runs
 // the same batch statement (rangeBatch: bound, range UPDATE, checkpoint)
 // in a loop, committing each batch and sleeping a short gap after it, for
-// about loopBudget (it returns rather than start a gap that would end
-// past it: the client then waits the gap out), and returns what it did. The client decides between
-// two calls (the throttle's batch size, pauses, the worker limit, the
-// operator's pause), exactly as it did between two batches.
+// about loopBudget (it returns rather than start a gap that would end past
+// it: the client then waits the gap out), and returns what it did. The
+// client decides between two calls (the throttle's batch size, pauses, the
+// worker limit, the operator's pause), exactly as it did between two
+// batches.
 //
 // Why: a batch costs no round trip (over a network, most of a small
 // batch's time), and cutover's process wakes up a few times a second per
